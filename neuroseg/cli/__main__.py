@@ -1,0 +1,3 @@
+from neuroseg.cli.main import main
+
+main()

@@ -1,0 +1,191 @@
+"""``neuroseg`` command line. Heavy modules are imported inside commands so --help is instant."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+app = typer.Typer(
+    name="neuroseg", add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+    help="Find and outline brain tumours in FLAIR MRI (NIfTI or DICOM).",
+)
+
+
+def _version(value: bool):
+    if value:
+        from neuroseg import __version__
+
+        typer.echo(f"neuroseg {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Show the version and exit.")):
+    """Find and outline brain tumours in FLAIR MRI (NIfTI or DICOM)."""
+
+
+def friendly_errors(command):
+    """One line and a documented exit code for every error a user can cause; no traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from neuroseg.errors import NeurosegError
+
+        try:
+            return command(*args, **kwargs)
+        except NeurosegError as error:
+            _fail(str(error), error.exit_code)
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+        except OSError as error:
+            _fail(f"{error.strerror or error}: {error.filename or ''}".rstrip(": "), 3)
+        except (ValueError, RuntimeError) as error:
+            _fail(str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__, 1)
+
+    return wrapper
+
+
+def _fail(message: str, code: int):
+    typer.echo(f"neuroseg: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+@app.command()
+@friendly_errors
+def run(
+    input: Path = typer.Argument(..., help="A NIfTI file (.nii, .nii.gz) or a folder holding a DICOM series."),
+    output: Path = typer.Option(..., "-o", "--output", help="Folder for the mask, report and picture."),
+    model: Optional[Path] = typer.Option(None, "--model", help="A model folder (default: the shipped model)."),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA when available), cpu or cuda."),
+    probabilities: bool = typer.Option(False, "--probabilities", help="Also write the probability map."),
+    series: Optional[str] = typer.Option(None, "--series", help="SeriesInstanceUID to use from a DICOM folder."),
+    output_format: str = typer.Option("nifti", "--format", help="nifti, dicom-seg or both (DICOM input only)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite existing outputs."),
+):
+    """Segment one scan and write mask, report and QC picture into OUTPUT."""
+    from neuroseg.export.writer import write_outputs
+    from neuroseg.inference import Segmenter
+
+    console = _console()
+    with console.status("Loading model…"):
+        segmenter = Segmenter(model, device=device, keep_probabilities=probabilities)
+    console.print(f"Device: {segmenter.device}")
+    with console.status(f"Segmenting {input}…"):
+        result = segmenter.segment(input, series_uid=series)
+    written = write_outputs(result, output, force=force, probabilities=probabilities, output_format=output_format)
+    _summary(console, result, written)
+
+
+def _summary(console, result, written):
+    report = result.report
+    found = "[bold red]tumour found[/]" if report["tumour_found"] else "[green]no tumour found[/]"
+    console.print(f"{found}: {report['tumour_volume_ml']:.1f} mL on {len(report['tumour_slices'])} slices "
+                  f"{_ranges(report['tumour_slices'])} (axis {report['slice_axis']}), "
+                  f"{sum(result.timings.values()):.2f} s")
+    for warning in report.get("warnings", []):
+        console.print(f"[bold yellow]warning:[/] {warning}")
+    for path in written:
+        console.print(f"  wrote {path}")
+
+
+def _ranges(indices) -> str:
+    if not indices:
+        return ""
+    runs, start = [], indices[0]
+    for a, b in zip(indices, indices[1:] + [None]):
+        if b != a + 1:
+            runs.append(f"{start}" if start == a else f"{start}-{a}")
+            start = b
+    return "[" + ", ".join(runs) + "]"
+
+
+@app.command()
+@friendly_errors
+def train(
+    data: Path = typer.Argument(..., help="Decathlon folder, kaggle_3m folder, or a cache file from an earlier run."),
+    output: Path = typer.Option(..., "-o", "--output", help="Model folder to write."),
+    epochs: int = typer.Option(60, help="Training epochs (an upper bound with --max-minutes)."),
+    max_minutes: Optional[float] = typer.Option(None, help="Fit the schedule into this many minutes."),
+    batch_size: int = typer.Option(32, help="Slices per batch."),
+    size: int = typer.Option(192, help="In-plane size of the model's input."),
+    features: int = typer.Option(16, help="Width of the first ResUNet block."),
+    folds: int = typer.Option(5, help="Patient-level folds; one is held out for validation."),
+    fold: int = typer.Option(0, help="Which fold is the validation set."),
+    seed: int = typer.Option(0, help="Seed of the patient split and of training."),
+    cache: Optional[Path] = typer.Option(None, help="Where to keep preprocessed slices for reuse."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing model folder."),
+):
+    """Train the slice classifier and the ResUNet segmenter; write a model folder."""
+    from neuroseg.errors import OutputError
+    from neuroseg.inference import resolve_device
+    from neuroseg.training.run import run_training
+    from neuroseg.training.train import TrainConfig
+
+    if (output / "metadata.json").exists() and not force:
+        raise OutputError(f"Model folder exists: {output} (use --force to overwrite)")
+    console = _console()
+    config = TrainConfig(size=size, seg_features=features, cls_features=features, epochs=epochs,
+                         batch_size=batch_size, max_minutes=max_minutes, seed=seed)
+    run_training(data, output, config, folds=folds, fold=fold, split_seed=seed, device=resolve_device(device),
+                 cache_path=cache, log=lambda record: console.print(_compact(record), highlight=False),
+                 progress=lambda items: _track(items, "Preparing slices"),
+                 command="neuroseg " + " ".join(sys.argv[1:]))
+    console.print(f"wrote {output}")
+
+
+def _compact(record) -> str:
+    if not isinstance(record, dict):
+        return str(record)
+    return " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items())
+
+
+def _track(items, description):
+    from rich.progress import track
+
+    return track(items, description=description, transient=True, console=_console())
+
+
+@app.command()
+@friendly_errors
+def evaluate(
+    data: Path = typer.Argument(..., help="Decathlon or kaggle_3m folder with labels."),
+    model: Optional[Path] = typer.Option(None, "--model", help="Model folder (default: the shipped model)."),
+    cases: str = typer.Option("validation", help="validation (from the model's metadata), all, or a comma list."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the per-case results as JSON here."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+):
+    """Per-patient 3D Dice and slice-level detection of a model over labelled cases."""
+    from neuroseg.training.evaluate import evaluate_model, format_summary
+
+    console = _console()
+    results = evaluate_model(data, model, cases, device, progress=lambda items: _track(items, "Evaluating"))
+    console.print(format_summary(results))
+    if output is not None:
+        from neuroseg.export.files import atomic_write_text
+        import json
+
+        atomic_write_text(output, json.dumps(results, indent=2) + "\n")
+        console.print(f"wrote {output}")
+
+
+def main(args=None):
+    """Entry point; tests call it with a list of arguments."""
+    try:
+        app(args=args, standalone_mode=True)
+    except SystemExit as exit_:
+        if args is None:
+            raise
+        return exit_.code
+    return 0

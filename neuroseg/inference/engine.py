@@ -1,0 +1,164 @@
+"""The segmentation engine: load once, then segment volumes on the input's exact grid."""
+
+from __future__ import annotations
+
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from neuroseg.errors import GeometryError, InputError
+from neuroseg.inference.postprocess import remove_small_components
+from neuroseg.models.store import Model, load_model
+from neuroseg.transforms import HeadCrop, Reorientation, fit_head_crop, normalise_intensity
+from neuroseg.transforms.context import with_context
+from neuroseg.volume import Volume
+
+BATCH_SIZE = 16
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda was asked for, but no CUDA GPU is available")
+    if device not in ("cpu", "cuda"):
+        raise InputError(f"Unknown device {device!r}: expected auto, cpu or cuda")
+    return torch.device(device)
+
+
+@dataclass
+class SlicePrediction:
+    """Model outputs on the working grid (axial slices, working orientation)."""
+
+    reorientation: Reorientation
+    crop: HeadCrop
+    classifier: np.ndarray  # (N,) tumour probability per working slice
+    probabilities: torch.Tensor  # (N, size, size) float32, zero on slices the gate skipped
+    gated: np.ndarray  # (N,) bool, slices the segmenter ran on
+
+
+@dataclass
+class SegmentationResult:
+    image: Volume
+    mask: Volume
+    probabilities: Volume | None
+    slice_axis: int
+    slice_probabilities: np.ndarray  # per source slice along slice_axis
+    timings: dict = field(default_factory=dict)
+    report: dict = field(default_factory=dict)
+
+    @property
+    def tumour_slices(self) -> list[int]:
+        other = tuple(a for a in range(3) if a != self.slice_axis)
+        return [int(k) for k in np.flatnonzero(self.mask.array.any(axis=other))]
+
+    @property
+    def volume_ml(self) -> float:
+        return float(self.mask.array.sum()) * self.mask.voxel_volume_ml
+
+
+class Segmenter:
+    """Holds a loaded model; ``segment`` runs the whole pipeline on one volume."""
+
+    def __init__(self, model: Model | str | None = None, device: str = "auto",
+                 keep_probabilities: bool = False, gate: bool | None = None, flip_tta: bool | None = None):
+        self.device = resolve_device(device)
+        self.model = model if isinstance(model, Model) else load_model(model, device=self.device)
+        self.model.to(self.device)
+        settings = self.model.metadata.get("inference", {})
+        self.gate = settings.get("gate", True) if gate is None else gate
+        self.gate_threshold = float(settings.get("gate_threshold", 0.5))
+        self.threshold = float(settings.get("threshold", 0.5))
+        self.min_component_ml = float(settings.get("min_component_ml", 0.0))
+        self.flip_tta = settings.get("flip_tta", False) if flip_tta is None else flip_tta
+        self.keep_probabilities = keep_probabilities
+
+    def segment(self, source, series_uid: str | None = None) -> SegmentationResult:
+        from neuroseg.export.report import build_report
+        from neuroseg.io import load_volume
+
+        timings = {}
+        start = time.perf_counter()
+        volume = source if isinstance(source, Volume) else load_volume(source, series_uid=series_uid)
+        timings["load"] = time.perf_counter() - start
+        prediction = self.predict(volume, timings)
+        start = time.perf_counter()
+        mask, probabilities = self._to_input_grid(volume, prediction)
+        timings["postprocess"] = time.perf_counter() - start
+        reorientation = prediction.reorientation
+        n = volume.shape[reorientation.slice_axis]
+        per_slice = np.zeros(n, dtype=np.float32)
+        for k in range(n):
+            per_slice[reorientation.working_to_source_slice(k, n)] = prediction.classifier[k]
+        result = SegmentationResult(volume, mask, probabilities, reorientation.slice_axis, per_slice, timings)
+        result.report = build_report(result, self)
+        return result
+
+    @torch.inference_mode()
+    def predict(self, volume: Volume, timings: dict | None = None) -> SlicePrediction:
+        timings = {} if timings is None else timings
+        start = time.perf_counter()
+        reorientation = Reorientation.to_working(volume)
+        working = reorientation.apply_volume(volume)
+        crop = fit_head_crop(working, self.model.input_size)
+        slices = torch.from_numpy(normalise_intensity(crop.apply(working.array).numpy())).to(self.device)
+        timings["preprocess"] = time.perf_counter() - start
+
+        start = time.perf_counter()
+        n = slices.shape[0]
+        classifier = self._run(self.model.classifier, slices, np.arange(n))[:, 0]
+        classifier = torch.sigmoid(classifier).cpu().numpy()
+        timings["classifier"] = time.perf_counter() - start
+
+        start = time.perf_counter()
+        gated = classifier >= self.gate_threshold if self.gate else np.ones(n, dtype=bool)
+        probabilities = torch.zeros(slices.shape, dtype=torch.float32)
+        indices = np.flatnonzero(gated)
+        if indices.size:
+            probabilities[indices] = torch.sigmoid(self._run_segmenter(slices, indices)).cpu()
+        timings["segmenter"] = time.perf_counter() - start
+        return SlicePrediction(reorientation, crop, classifier, probabilities, gated)
+
+    def _run_segmenter(self, slices: torch.Tensor, indices: np.ndarray) -> torch.Tensor:
+        logits = self._run(self.model.segmenter, slices, indices)
+        if self.flip_tta:  # left-right is the working grid's first in-plane axis
+            flipped = self._run(self.model.segmenter, slices.flip(-2), indices).flip(-2)
+            logits = (logits + flipped) / 2
+        return logits[:, 0]
+
+    def _run(self, network, slices: torch.Tensor, indices: np.ndarray) -> torch.Tensor:
+        outputs = []
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" else nullcontext()
+        for start in range(0, len(indices), BATCH_SIZE):
+            batch = with_context(slices, indices[start:start + BATCH_SIZE], self.model.context)
+            with autocast:
+                out = network(batch).float()
+            outputs.append(out)
+        return torch.cat(outputs)
+
+    def _to_input_grid(self, volume: Volume, prediction: SlicePrediction):
+        """Undo crop/resize slice by slice, threshold to uint8, clean up, undo reorientation."""
+        working_probabilities = prediction.crop.invert(prediction.probabilities)
+        mask = (working_probabilities >= self.threshold).astype(np.uint8)
+        voxels = int(round(self.min_component_ml / max(volume.voxel_volume_ml, 1e-9)))
+        mask = remove_small_components(mask, voxels)
+        reorientation = prediction.reorientation
+        mask_volume = Volume(reorientation.invert(mask), volume.affine.copy(), volume.meta)
+        check_same_grid(volume, mask_volume)
+        probabilities = None
+        if self.keep_probabilities:
+            probabilities = Volume(reorientation.invert(working_probabilities), volume.affine.copy(), volume.meta)
+            check_same_grid(volume, probabilities)
+        return mask_volume, probabilities
+
+
+def check_same_grid(source: Volume, output: Volume) -> None:
+    """Raise unless ``output`` lies on exactly the source's grid."""
+    if output.shape != source.shape or not np.array_equal(output.affine, source.affine):
+        raise GeometryError(
+            f"Output grid {output.shape} / {output.affine.tolist()} differs from the input's "
+            f"{source.shape} / {source.affine.tolist()}"
+        )

@@ -1,0 +1,34 @@
+"""Readers: NIfTI files and DICOM series folders into :class:`~neuroseg.volume.Volume`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from neuroseg.errors import InputError
+
+NIFTI_SUFFIXES = (".nii", ".nii.gz")
+
+
+def is_nifti(path: Path) -> bool:
+    return path.name.lower().endswith(NIFTI_SUFFIXES)
+
+
+def load_volume(path, series_uid: str | None = None):
+    """Read a NIfTI file or a folder holding a DICOM series."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"Input not found: {path}")
+    if path.is_dir():
+        from neuroseg.io.dicom import load_dicom_series
+
+        return load_dicom_series(path, series_uid=series_uid)
+    if is_nifti(path):
+        from neuroseg.io.nifti import load_nifti
+
+        return load_nifti(path)
+    raise InputError(
+        f"Unsupported input {path}: expected a NIfTI file (.nii, .nii.gz) or a folder of DICOM files"
+    )
+
+
+__all__ = ["load_volume", "is_nifti", "NIFTI_SUFFIXES"]

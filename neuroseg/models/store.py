@@ -1,0 +1,114 @@
+"""The model folder: weights files plus ``metadata.json`` recording how they were made."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from neuroseg.errors import ModelError
+
+METADATA_FILE = "metadata.json"
+WEIGHT_FILES = {"segmenter": "segmenter.pt", "classifier": "classifier.pt"}
+
+
+def default_model_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "weights"
+
+
+@dataclass
+class Model:
+    segmenter: nn.Module
+    classifier: nn.Module
+    metadata: dict
+    path: Path
+
+    @property
+    def input_size(self) -> int:
+        return int(self.metadata["input"]["size"])
+
+    @property
+    def context(self) -> int:
+        return int(self.metadata["input"]["context_slices"])
+
+    def to(self, device) -> "Model":
+        self.segmenter.to(device)
+        self.classifier.to(device)
+        return self
+
+
+def build_networks(architecture: dict) -> tuple[nn.Module, nn.Module]:
+    from neuroseg.models.classifier import build_classifier
+    from neuroseg.models.resunet import ResUNet
+
+    seg, cls = architecture["segmenter"], architecture["classifier"]
+    segmenter = ResUNet(seg["in_channels"], 1, seg["features"], seg["depth"])
+    classifier = build_classifier(cls["in_channels"], cls["features"], tuple(cls["layers"]))
+    return segmenter, classifier
+
+
+def sha256(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_model(path=None, device="cpu") -> Model:
+    """Load a model folder after checking each weights file against its recorded sha256."""
+    path = Path(path) if path is not None else default_model_dir()
+    metadata_path = path / METADATA_FILE
+    if not metadata_path.is_file():
+        raise ModelError(f"Not a model folder (no {METADATA_FILE}): {path}")
+    try:
+        metadata = json.loads(metadata_path.read_text())
+        segmenter, classifier = build_networks(metadata["architecture"])
+        recorded = metadata["weights"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise ModelError(f"{metadata_path}: metadata is incomplete or invalid ({error})") from error
+    for name, network in (("segmenter", segmenter), ("classifier", classifier)):
+        weights_path = path / recorded[name]["file"]
+        if not weights_path.is_file():
+            raise ModelError(f"Weights file missing: {weights_path}")
+        if sha256(weights_path) != recorded[name]["sha256"]:
+            raise ModelError(f"Weights file {weights_path} does not match the sha256 in {METADATA_FILE}")
+        state = torch.load(weights_path, map_location="cpu", weights_only=True)
+        try:
+            network.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
+        except RuntimeError as error:
+            raise ModelError(f"{weights_path}: weights do not fit the recorded architecture") from error
+        network.eval()
+    return Model(segmenter, classifier, metadata, path).to(device)
+
+
+def save_model(path, segmenter: nn.Module, classifier: nn.Module, metadata: dict) -> Path:
+    """Write weights (float16, to keep the shipped model small) and metadata with hashes."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    metadata = dict(metadata, weights={})
+    for name, network in (("segmenter", segmenter), ("classifier", classifier)):
+        state = {k: (v.half() if v.is_floating_point() else v) for k, v in network.state_dict().items()}
+        target = path / WEIGHT_FILES[name]
+        _atomic(target, lambda tmp: torch.save(state, tmp))
+        metadata["weights"][name] = {"file": WEIGHT_FILES[name], "sha256": sha256(target)}
+    _atomic(path / METADATA_FILE, lambda tmp: Path(tmp).write_text(json.dumps(metadata, indent=2) + "\n"))
+    return path
+
+
+def _atomic(target: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

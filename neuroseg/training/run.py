@@ -1,0 +1,84 @@
+"""``neuroseg train`` as a library call: data -> cache -> split -> train -> model folder."""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from neuroseg.training.cache import SliceCache, build_cache, patient_folds
+from neuroseg.training.train import TrainConfig, train_networks
+
+MODEL_NAME = "neuroseg-lgg-flair"
+
+
+def load_or_build_cache(data, size: int, cache_path=None, progress=None) -> SliceCache:
+    """``data`` is a training folder or a cache file made by an earlier run."""
+    data = Path(data)
+    if data.is_file():
+        cache = SliceCache.load(data)
+        if cache.size != size:
+            raise ValueError(f"Cache {data} holds {cache.size}px slices; this model needs {size}px")
+        return cache
+    if cache_path is not None and Path(cache_path).is_file():
+        cache = SliceCache.load(cache_path)
+        if cache.size == size and cache.info.get("source") == str(data):
+            return cache
+    cache = build_cache(data, size, progress=progress)
+    if cache_path is not None:
+        cache.save(cache_path)
+    return cache
+
+
+def split_cases(case_ids, folds: int, fold: int, seed: int) -> tuple[list[str], list[str]]:
+    if not 0 <= fold < folds:
+        raise ValueError(f"fold must be in 0..{folds - 1}, not {fold}")
+    groups = patient_folds(case_ids, folds, seed)
+    val = groups[fold]
+    return sorted(c for c in case_ids if c not in set(val)), val
+
+
+def run_training(data, output, config: TrainConfig, folds: int = 5, fold: int = 0, split_seed: int = 0,
+                 device: torch.device = torch.device("cpu"), cache_path=None, log=print, progress=None,
+                 command: str | None = None) -> Path:
+    from neuroseg import __version__
+    from neuroseg.models.store import save_model
+
+    cache = load_or_build_cache(data, config.size, cache_path, progress)
+    train_ids, val_ids = split_cases(cache.case_ids, folds, fold, split_seed)
+    log(f"training on {len(train_ids)} patients, validating on {len(val_ids)} (fold {fold} of {folds}), "
+        f"device {device}")
+    started = time.perf_counter()
+    segmenter, classifier, history = train_networks(cache, train_ids, val_ids, config, device, log)
+    minutes = (time.perf_counter() - started) / 60
+    metadata = {
+        "name": MODEL_NAME,
+        "neuroseg_version": __version__,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "architecture": config.architecture(),
+        "input": {
+            "size": config.size, "context_slices": config.context, "channels": 2 * config.context + 1,
+            "orientation": "slices axial, working axis codes L,P,S (from the affine; nibabel io_orientation)",
+            "field_of_view": "square window in mm around the head's extent (+6% margin), resized bilinearly",
+            "normalisation": "foreground 1st..99th percentile -> 0..1, clipped to 0..2.5, background 0",
+        },
+        "labels": {"0": "background", "1": "FLAIR abnormality (tumour)"},
+        "inference": {"gate": True, "gate_threshold": 0.5, "threshold": 0.5, "min_component_ml": 0.0,
+                      "flip_tta": False, "chosen_by": "defaults; see metrics.cross_validation when present"},
+        "training": {
+            "command": command or " ".join(sys.argv),
+            "data": str(data), "cases": len(cache.case_ids), "folds": folds, "fold": fold,
+            "split_seed": split_seed, "train_cases": train_ids, "validation_cases": val_ids,
+            "config": asdict(config), "device": str(device),
+            "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor(),
+            "minutes": round(minutes, 2), "history": history,
+        },
+        "metrics": {"validation_model_grid": {k: v for k, v in history[-1].items() if k.startswith("val_")}},
+    }
+    return save_model(output, segmenter, classifier, json.loads(json.dumps(metadata, default=float)))

@@ -1,0 +1,161 @@
+"""The training loop: classifier and segmenter trained side by side on the same batches."""
+
+from __future__ import annotations
+
+import math
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from neuroseg.training.augment import RandomSliceAugment
+from neuroseg.training.cache import SliceCache
+
+
+@dataclass
+class TrainConfig:
+    size: int = 192
+    context: int = 1
+    seg_features: int = 16
+    seg_depth: int = 4
+    cls_features: int = 16
+    cls_layers: tuple = (1, 1, 1, 1)
+    epochs: int = 60
+    batch_size: int = 32
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-4
+    warmup_epochs: int = 2
+    max_minutes: float | None = None
+    seed: int = 0
+    augment: dict = field(default_factory=lambda: asdict(RandomSliceAugment()))
+
+    def architecture(self) -> dict:
+        channels = 2 * self.context + 1
+        return {
+            "segmenter": {"class": "ResUNet", "in_channels": channels, "features": self.seg_features,
+                          "depth": self.seg_depth},
+            "classifier": {"class": "monai.networks.nets.ResNet", "in_channels": channels,
+                           "features": self.cls_features, "layers": list(self.cls_layers)},
+        }
+
+
+class SliceSampler:
+    """Serves 2.5D batches from a cache held on the training device."""
+
+    def __init__(self, cache: SliceCache, case_ids, context: int, device):
+        rows = np.concatenate([np.arange(cache.offsets[i], cache.offsets[i + 1])
+                               for i, c in enumerate(cache.case_ids) if c in set(case_ids)])
+        self.rows = torch.as_tensor(rows, device=device)
+        first = np.repeat(cache.offsets[:-1], np.diff(cache.offsets))
+        last = np.repeat(cache.offsets[1:] - 1, np.diff(cache.offsets))
+        self.first = torch.as_tensor(first, device=device)
+        self.last = torch.as_tensor(last, device=device)
+        self.images = torch.as_tensor(cache.images, device=device)
+        self.masks = torch.as_tensor(cache.masks, device=device)
+        self.labels = torch.as_tensor(cache.slice_labels, device=device).float()
+        self.offsets = torch.arange(-context, context + 1, device=device)
+        self.quantum = float(cache.info["quantum"])
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def batch(self, rows: torch.Tensor):
+        neighbours = rows[:, None] + self.offsets[None, :]
+        neighbours = torch.maximum(torch.minimum(neighbours, self.last[rows, None]), self.first[rows, None])
+        images = self.images[neighbours].float() / self.quantum
+        masks = self.masks[rows, None].float()
+        return images, masks, self.labels[rows]
+
+
+def train_networks(cache: SliceCache, train_ids, val_ids, config: TrainConfig, device, log=print):
+    """Train both networks; returns ``(segmenter, classifier, history)`` from the last epoch."""
+    from monai.losses import DiceCELoss
+
+    from neuroseg.models.store import build_networks
+
+    torch.manual_seed(config.seed)
+    segmenter, classifier = (net.to(device) for net in build_networks(config.architecture()))
+    train = SliceSampler(cache, train_ids, config.context, device)
+    val = SliceSampler(cache, val_ids, config.context, device) if val_ids else None
+    augment = RandomSliceAugment(**config.augment)
+    seg_loss = DiceCELoss(sigmoid=True, batch=True)
+    cls_loss = nn.BCEWithLogitsLoss()
+    params = list(segmenter.parameters()) + list(classifier.parameters())
+    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
+    steps_per_epoch = max(1, len(train) // config.batch_size)
+    epochs, history, step, started = config.epochs, [], 0, time.perf_counter()
+    epoch = 0
+    while epoch < epochs:
+        segmenter.train()
+        classifier.train()
+        order = train.rows[torch.randperm(len(train), device=device)]
+        totals = np.zeros(2)
+        for b in range(steps_per_epoch):
+            lr = _learning_rate(step, steps_per_epoch, epochs, config)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            images, masks, labels = train.batch(order[b * config.batch_size:(b + 1) * config.batch_size])
+            with torch.no_grad():
+                images, masks = augment(images, masks)
+            with autocast:
+                loss_seg = seg_loss(segmenter(images).float(), masks)
+                loss_cls = cls_loss(classifier(images).float()[:, 0], labels)
+            optimizer.zero_grad(set_to_none=True)
+            (loss_seg + loss_cls).backward()
+            optimizer.step()
+            totals += [loss_seg.item(), loss_cls.item()]
+            step += 1
+        epoch += 1
+        elapsed = time.perf_counter() - started
+        if config.max_minutes and epoch in (1, 3):  # fit the schedule to the time allowed
+            epochs = _epochs_within(config, epoch, elapsed, history)
+        record = {"epoch": epoch, "of": epochs, "seg_loss": totals[0] / steps_per_epoch,
+                  "cls_loss": totals[1] / steps_per_epoch, "seconds": round(elapsed, 1), "lr": lr}
+        if val is not None and (epoch % 5 == 0 or epoch == epochs):
+            record.update(validate(segmenter, classifier, val, cache, val_ids, autocast))
+        history.append(record)
+        log(record)
+    return segmenter.eval(), classifier.eval(), history
+
+
+def _epochs_within(config: TrainConfig, epoch: int, elapsed: float, history: list) -> int:
+    """Epochs that fit in ``max_minutes``; the first epoch (warm-up, kernel tuning) is not typical."""
+    per_epoch = elapsed if epoch == 1 else (elapsed - history[0]["seconds"]) / (epoch - 1)
+    budget = config.max_minutes * 60 * 0.95 - elapsed  # 5% for validation passes
+    return min(config.epochs, max(epoch, epoch + int(budget / per_epoch)))
+
+
+def _learning_rate(step: int, steps_per_epoch: int, epochs: int, config: TrainConfig) -> float:
+    warmup = config.warmup_epochs * steps_per_epoch
+    if step < warmup:
+        return config.learning_rate * (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, epochs * steps_per_epoch - warmup))
+    return config.learning_rate * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+@torch.no_grad()
+def validate(segmenter, classifier, val: SliceSampler, cache: SliceCache, val_ids, autocast) -> dict:
+    """Per-patient Dice on the model grid and slice accuracy of the classifier."""
+    segmenter.eval()
+    classifier.eval()
+    dices, correct, total = [], 0, 0
+    for case_id in val_ids:
+        part = cache.case_slices(case_id)
+        rows = torch.arange(part.start, part.stop, device=val.rows.device)
+        inter = union = 0.0
+        for chunk in rows.split(64):
+            images, masks, labels = val.batch(chunk)
+            with autocast:
+                pred = segmenter(images).float() > 0
+                logits = classifier(images).float()[:, 0]
+            inter += float((pred & (masks > 0)).sum())
+            union += float(pred.sum() + masks.sum())
+            correct += int(((logits > 0).float() == labels).sum())
+            total += len(chunk)
+        dices.append(2 * inter / union if union else 1.0)
+    return {"val_dice_mean": float(np.mean(dices)), "val_dice_median": float(np.median(dices)),
+            "val_slice_accuracy": correct / max(total, 1)}

@@ -1,0 +1,7 @@
+"""Invertible spatial steps and intensity normalisation shared by training and inference."""
+
+from neuroseg.transforms.intensity import normalise_intensity
+from neuroseg.transforms.inplane import HeadCrop, fit_head_crop
+from neuroseg.transforms.orientation import Reorientation
+
+__all__ = ["Reorientation", "HeadCrop", "fit_head_crop", "normalise_intensity"]

@@ -1,0 +1,38 @@
+"""Intensity normalisation that treats uint8, raw int16 and z-scored inputs alike."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from neuroseg.constants import NORMALISED_RANGE
+
+
+def foreground_mask(array: np.ndarray) -> np.ndarray:
+    """Voxels that are not background.
+
+    Background is the value that fills a large part of the image (0 in most scans, a
+    constant in z-scored ones) or, for raw scans with noise, anything near the minimum.
+    """
+    sample = array.ravel()[:: max(1, array.size // 2_000_000)]
+    values, counts = np.unique(sample, return_counts=True)
+    mode = values[np.argmax(counts)]
+    if counts.max() > 0.1 * sample.size:  # a constant background (0, or a z-score offset)
+        rest = sample[sample != mode]
+        low, high = np.percentile(rest, [1, 99])
+        return (array != mode) & (array > low + 0.02 * (high - low))
+    low, high = np.percentile(sample, [1, 99])
+    return array > low + 0.1 * (high - low)
+
+
+def normalise_intensity(array: np.ndarray) -> np.ndarray:
+    """Map the foreground's 1st..99th percentiles to 0..1 and clip; background goes to 0."""
+    array = np.asarray(array, dtype=np.float32)
+    mask = foreground_mask(array)
+    if mask.sum() < 100:
+        mask = np.ones_like(array, dtype=bool)
+    low, high = np.percentile(array[mask], [1, 99])
+    if high - low < 1e-6:
+        high = low + 1.0
+    out = (array - low) / (high - low)
+    out[~mask] = 0.0
+    return np.clip(out, *NORMALISED_RANGE).astype(np.float32)
