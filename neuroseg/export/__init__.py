@@ -1,0 +1,1 @@
+"""Writers: NIfTI mask and probabilities, JSON report, QC picture (DICOM-SEG in dicom_seg)."""

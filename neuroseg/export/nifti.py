@@ -1,0 +1,42 @@
+"""NIfTI output on exactly the input's grid (shape, qform and sform)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from neuroseg.export.files import atomic_path
+from neuroseg.volume import Volume
+
+
+def to_nifti(volume: Volume, dtype) -> "nib.Nifti1Image":
+    """A NIfTI image of ``volume``; the source header's qform/sform (and codes) are kept."""
+    import nibabel as nib
+
+    data = np.asarray(volume.array).astype(dtype)
+    source = volume.meta.get("nifti_header")
+    if source is None:
+        image = nib.Nifti1Image(data, volume.affine)
+        image.set_qform(volume.affine, code=1)
+        image.set_sform(volume.affine, code=1)
+        return image
+    header = source.copy()
+    header.set_data_dtype(dtype)
+    header.set_slope_inter(1.0, 0.0)
+    image = nib.Nifti1Image(data, None, header=header)
+    qform, qcode = source.get_qform(coded=True)
+    sform, scode = source.get_sform(coded=True)
+    image.set_qform(qform if qform is not None else volume.affine, code=int(qcode) if qform is not None else 0)
+    image.set_sform(sform if sform is not None else volume.affine, code=int(scode) if sform is not None else 0)
+    if qform is None and sform is None:
+        image.set_sform(volume.affine, code=1)
+    return image
+
+
+def write_nifti(volume: Volume, path, dtype=np.uint8) -> Path:
+    image = to_nifti(volume, dtype)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        image.to_filename(str(tmp))
+    return path

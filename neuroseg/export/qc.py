@@ -1,0 +1,63 @@
+"""The QC picture: axial slices in radiological view with the mask's outline drawn on them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from neuroseg.export.files import atomic_path
+
+TILE = 256
+MAX_TILES = 12
+OUTLINE = (255, 40, 40)
+
+
+def choose_slices(mask_working: np.ndarray, n_tiles: int = MAX_TILES) -> list[int]:
+    """Tumour slices (evenly thinned to ``n_tiles``), or a spread over the volume when none."""
+    n = mask_working.shape[2]
+    tumour = np.flatnonzero(mask_working.any(axis=(0, 1)))
+    pool = tumour if tumour.size else np.arange(n)
+    count = min(n_tiles if tumour.size else 8, pool.size)
+    return sorted({int(pool[i]) for i in np.linspace(0, pool.size - 1, count).round().astype(int)})
+
+
+def render_qc(result, path) -> Path:
+    """Write a PNG grid; anterior at the top, the patient's right on the image's left."""
+    from PIL import Image, ImageDraw
+    from scipy import ndimage
+
+    from neuroseg.transforms import Reorientation
+
+    reorientation = Reorientation.to_working(result.image)
+    working = reorientation.apply_volume(result.image)
+    image = working.array
+    mask = reorientation.apply(result.mask.array) > 0
+    low, high = np.percentile(image, [1, 99.5])
+    spacing = working.spacing
+    width_mm, height_mm = image.shape[0] * spacing[0], image.shape[1] * spacing[1]
+    scale = TILE / max(width_mm, height_mm)
+    tile_size = (max(1, round(width_mm * scale)), max(1, round(height_mm * scale)))
+    slices = choose_slices(mask)
+    columns = min(4, len(slices))
+    rows = -(-len(slices) // columns)
+    sheet = Image.new("RGB", (columns * TILE, rows * (TILE + 14)), "black")
+    draw = ImageDraw.Draw(sheet)
+    n = image.shape[2]
+    for position, k in enumerate(slices):
+        gray = np.clip((image[:, :, k].T - low) / max(high - low, 1e-6), 0, 1) * 255
+        rgb = np.repeat(gray[..., None], 3, axis=2).astype(np.uint8)
+        edge = mask[:, :, k].T & ~ndimage.binary_erosion(mask[:, :, k].T)
+        rgb[edge] = OUTLINE
+        tile = Image.fromarray(rgb).resize(tile_size, Image.NEAREST)
+        x, y = (position % columns) * TILE, (position // columns) * (TILE + 14)
+        sheet.paste(tile, (x + (TILE - tile_size[0]) // 2, y + 14 + (TILE - tile_size[1]) // 2))
+        source_k = reorientation.working_to_source_slice(k, n)
+        probability = result.slice_probabilities[source_k]
+        draw.text((x + 4, y + 1), f"slice {source_k}  p={probability:.2f}", fill=(255, 255, 0))
+        draw.text((x + 4, y + 16), "R", fill=(120, 200, 255))
+        draw.text((x + TILE - 12, y + 16), "L", fill=(120, 200, 255))
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        sheet.save(tmp, format="PNG")
+    return path

@@ -1,0 +1,62 @@
+"""The JSON report of one segmentation."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def bounding_box_mm(mask_volume) -> dict | None:
+    """Bounding box of the mask in scanner RAS+ mm (corners of the voxel-centre box)."""
+    index = np.argwhere(mask_volume.array > 0)
+    if index.size == 0:
+        return None
+    lo, hi = index.min(axis=0), index.max(axis=0)
+    corners = np.array([[a, b, c, 1.0] for a in (lo[0], hi[0]) for b in (lo[1], hi[1]) for c in (lo[2], hi[2])])
+    world = (mask_volume.affine @ corners.T).T[:, :3]
+    return {"convention": "RAS+ (nibabel); DICOM LPS is x and y negated",
+            "min": np.round(world.min(axis=0), 2).tolist(), "max": np.round(world.max(axis=0), 2).tolist(),
+            "voxel_min": lo.tolist(), "voxel_max": hi.tolist()}
+
+
+def build_report(result, segmenter) -> dict:
+    from neuroseg import __version__
+
+    image, mask = result.image, result.mask
+    metadata = segmenter.model.metadata
+    per_slice_voxels = mask.array.sum(axis=tuple(a for a in range(3) if a != result.slice_axis))
+    return {
+        "neuroseg_version": __version__,
+        "input": {
+            "path": image.meta.get("path"),
+            "format": image.meta.get("format"),
+            "shape": list(image.shape),
+            "spacing_mm": np.round(image.spacing, 4).tolist(),
+            "axis_codes": "".join(image.axcodes),
+            "affine": np.round(image.affine, 6).tolist(),
+            **{k: image.meta[k] for k in ("series_uid", "series_description", "looks_like_flair") if k in image.meta},
+        },
+        "tumour_found": bool(mask.array.any()),
+        "tumour_volume_ml": round(result.volume_ml, 3),
+        "tumour_voxels": int(mask.array.sum()),
+        "slice_axis": result.slice_axis,
+        "tumour_slices": result.tumour_slices,
+        "slices": [
+            {"index": k, "classifier_probability": round(float(p), 4), "tumour_voxels": int(n)}
+            for k, (p, n) in enumerate(zip(result.slice_probabilities, per_slice_voxels))
+        ],
+        "bounding_box_mm": bounding_box_mm(mask),
+        "model": {
+            "name": metadata.get("name"),
+            "version": metadata.get("neuroseg_version"),
+            "created": metadata.get("created"),
+            "path": str(segmenter.model.path),
+            "weights_sha256": {k: v["sha256"] for k, v in metadata["weights"].items()},
+            "settings": {"gate": segmenter.gate, "gate_threshold": segmenter.gate_threshold,
+                         "threshold": segmenter.threshold, "min_component_ml": segmenter.min_component_ml,
+                         "flip_tta": segmenter.flip_tta},
+        },
+        "device": str(segmenter.device),
+        "timings_s": {k: round(v, 4) for k, v in result.timings.items()},
+        "warnings": list(image.meta.get("warnings", [])),
+        "files": [],
+    }

@@ -1,0 +1,58 @@
+"""Write every output of one segmentation into a folder, atomically, refusing to overwrite."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from neuroseg.errors import InputError
+from neuroseg.export.files import atomic_write_text, prepare_output_dir
+
+MASK_FILE = "mask.nii.gz"
+PROBABILITIES_FILE = "probabilities.nii.gz"
+REPORT_FILE = "report.json"
+QC_FILE = "qc.png"
+SEG_FILE = "seg.dcm"
+FORMATS = ("nifti", "dicom-seg", "both")
+
+
+def output_names(output_format: str = "nifti", probabilities: bool = False) -> list[str]:
+    if output_format not in FORMATS:
+        raise InputError(f"Unknown --format {output_format!r}: expected one of {', '.join(FORMATS)}")
+    names = [REPORT_FILE, QC_FILE]
+    if output_format in ("nifti", "both"):
+        names.insert(0, MASK_FILE)
+    if output_format in ("dicom-seg", "both"):
+        names.insert(0, SEG_FILE)
+    if probabilities:
+        names.append(PROBABILITIES_FILE)
+    return names
+
+
+def write_outputs(result, folder, force: bool = False, probabilities: bool = False,
+                  output_format: str = "nifti") -> list[Path]:
+    """Write mask / SEG / probabilities / QC picture, then the report naming them all."""
+    from neuroseg.export.nifti import write_nifti
+    from neuroseg.export.qc import render_qc
+
+    names = output_names(output_format, probabilities)
+    if SEG_FILE in names and result.image.meta.get("format") != "dicom":
+        raise InputError("DICOM-SEG output needs a DICOM input series to reference; use --format nifti")
+    folder = prepare_output_dir(folder, names, force)
+    written = []
+    if SEG_FILE in names:
+        from neuroseg.export.dicom_seg import write_dicom_seg
+
+        written.append(write_dicom_seg(result, folder / SEG_FILE))
+    if MASK_FILE in names:
+        written.append(write_nifti(result.mask, folder / MASK_FILE, np.uint8))
+    if probabilities:
+        if result.probabilities is None:
+            raise InputError("Probabilities were not kept; segment with keep_probabilities=True")
+        written.append(write_nifti(result.probabilities, folder / PROBABILITIES_FILE, np.float32))
+    written.append(render_qc(result, folder / QC_FILE))
+    report = dict(result.report, files=[p.name for p in written] + [REPORT_FILE])
+    written.append(atomic_write_text(folder / REPORT_FILE, json.dumps(report, indent=2) + "\n"))
+    return written

@@ -1,0 +1,55 @@
+"""Shared fixtures: tiny random-weight models, synthetic volumes, the shared data folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def shared_path(*parts) -> Path:
+    """A path under ../shared/data; the test is skipped when it is absent (a user's clone)."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"needs {path} (the project's shared data, present in CI)")
+    return path
+
+
+def make_tiny_model(folder: Path, size: int = 32, seed: int = 0, gate: bool = False) -> Path:
+    """A random-weight model folder small enough to run in milliseconds."""
+    from neuroseg.models.store import build_networks, save_model
+    from neuroseg.training.train import TrainConfig
+
+    torch.manual_seed(seed)
+    config = TrainConfig(size=size, seg_features=4, cls_features=4, seg_depth=2)
+    segmenter, classifier = build_networks(config.architecture())
+    metadata = {
+        "name": "tiny-test-model", "neuroseg_version": "test", "created": "test",
+        "architecture": config.architecture(),
+        "input": {"size": size, "context_slices": config.context, "channels": 2 * config.context + 1},
+        "inference": {"gate": gate, "gate_threshold": 0.5, "threshold": 0.5, "min_component_ml": 0.0,
+                      "flip_tta": False},
+    }
+    return save_model(folder, segmenter.eval(), classifier.eval(), metadata)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    return make_tiny_model(tmp_path_factory.mktemp("tiny_model"))
+
+
+def blob_volume(shape=(40, 48, 12), centre=(12, 30, 7), radius=5.0, affine=None) -> "Volume":
+    """A head-like ellipsoid with one bright blob; returns a Volume (float32)."""
+    from neuroseg.volume import Volume
+
+    grid = np.indices(shape).astype(np.float32)
+    middle = (np.array(shape) - 1) / 2
+    head = (((grid - middle[:, None, None, None]) / (np.array(shape)[:, None, None, None] * 0.42)) ** 2).sum(0) < 1
+    blob = (((grid - np.array(centre)[:, None, None, None]) ** 2).sum(0)) < radius**2
+    array = np.where(head, 100.0, 0.0) + np.where(blob, 150.0, 0.0)
+    return Volume(array.astype(np.float32), np.diag([-0.9, -0.9, 5.0, 1.0]) if affine is None else affine)
