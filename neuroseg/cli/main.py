@@ -163,21 +163,41 @@ def evaluate(
     data: Path = typer.Argument(..., help="Decathlon or kaggle_3m folder with labels."),
     model: Optional[Path] = typer.Option(None, "--model", help="Model folder (default: the shipped model)."),
     cases: str = typer.Option("validation", help="validation (from the model's metadata), all, or a comma list."),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the per-case results as JSON here."),
+    folds: int = typer.Option(0, help="Cross-validate: evaluate fold models in --models-dir (training missing ones)."),
+    models_dir: Path = typer.Option(Path("cv-models"), help="Folder of fold models fold0..fold<k-1> for --folds."),
+    epochs: int = typer.Option(60, help="Epochs when --folds has to train a fold model."),
+    tta: bool = typer.Option(True, "--tta/--no-tta", help="Also measure left-right flip test-time augmentation."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write all results as JSON here."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
 ):
-    """Per-patient 3D Dice and slice-level detection of a model over labelled cases."""
-    from neuroseg.training.evaluate import evaluate_model, format_summary
+    """Per-patient 3D Dice and slice-level detection of a model (or of k fold models) over labelled cases."""
+    from neuroseg.training.evaluate import cross_validate, evaluate_model, format_summary, write_json
 
     console = _console()
-    results = evaluate_model(data, model, cases, device, progress=lambda items: _track(items, "Evaluating"))
-    console.print(format_summary(results))
+    progress = lambda items: _track(items, "Evaluating")
+    if folds:
+        results = cross_validate(data, models_dir, folds, device, _fold_trainer(data, folds, epochs, device, console),
+                                 progress=progress)
+        results["model"], results["default_variant"] = str(models_dir), None
+    else:
+        results = evaluate_model(data, model, cases, device, flip_tta=tta, progress=progress)
+    console.print(format_summary(results), highlight=False)
     if output is not None:
-        from neuroseg.export.files import atomic_write_text
-        import json
-
-        atomic_write_text(output, json.dumps(results, indent=2) + "\n")
+        write_json(output, results)
         console.print(f"wrote {output}")
+
+
+def _fold_trainer(data, folds, epochs, device, console):
+    def train_fold(fold, folder):
+        from neuroseg.inference import resolve_device
+        from neuroseg.training.run import run_training
+        from neuroseg.training.train import TrainConfig
+
+        run_training(data, folder, TrainConfig(epochs=epochs), folds=folds, fold=fold,
+                     device=resolve_device(device), log=lambda r: console.print(_compact(r), highlight=False),
+                     command=f"neuroseg train {data} -o {folder} --folds {folds} --fold {fold} --epochs {epochs}")
+
+    return train_fold
 
 
 def main(args=None):

@@ -142,17 +142,31 @@ class Segmenter:
     def _to_input_grid(self, volume: Volume, prediction: SlicePrediction):
         """Undo crop/resize slice by slice, threshold to uint8, clean up, undo reorientation."""
         working_probabilities = prediction.crop.invert(prediction.probabilities)
-        mask = (working_probabilities >= self.threshold).astype(np.uint8)
-        voxels = int(round(self.min_component_ml / max(volume.voxel_volume_ml, 1e-9)))
-        mask = remove_small_components(mask, voxels)
-        reorientation = prediction.reorientation
-        mask_volume = Volume(reorientation.invert(mask), volume.affine.copy(), volume.meta)
+        mask_volume = Volume(self.mask_on_input_grid(volume, prediction, working_probabilities),
+                             volume.affine.copy(), volume.meta)
         check_same_grid(volume, mask_volume)
         probabilities = None
         if self.keep_probabilities:
-            probabilities = Volume(reorientation.invert(working_probabilities), volume.affine.copy(), volume.meta)
+            probabilities = Volume(prediction.reorientation.invert(working_probabilities), volume.affine.copy(),
+                                   volume.meta)
             check_same_grid(volume, probabilities)
         return mask_volume, probabilities
+
+    def mask_on_input_grid(self, volume: Volume, prediction: SlicePrediction, working_probabilities=None,
+                           slice_keep=None, min_component_ml: float | None = None) -> np.ndarray:
+        """The uint8 mask on the input's array grid.
+
+        ``slice_keep`` (working slices, bool) zeroes slices, as the classifier gate does;
+        evaluation uses it to compare gated and ungated masks from one prediction.
+        """
+        if working_probabilities is None:
+            working_probabilities = prediction.crop.invert(prediction.probabilities)
+        mask = (working_probabilities >= self.threshold).astype(np.uint8)
+        if slice_keep is not None:
+            mask[:, :, ~np.asarray(slice_keep, dtype=bool)] = 0
+        min_ml = self.min_component_ml if min_component_ml is None else min_component_ml
+        mask = remove_small_components(mask, int(round(min_ml / max(volume.voxel_volume_ml, 1e-9))))
+        return prediction.reorientation.invert(mask)
 
 
 def check_same_grid(source: Volume, output: Volume) -> None:

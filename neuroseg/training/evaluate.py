@@ -1,0 +1,174 @@
+"""Evaluation through the full inference pipeline, on the original grids of labelled cases."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from neuroseg.errors import InputError
+from neuroseg.volume import Volume
+
+# Post-processing choices compared from one prediction per case.
+MIN_COMPONENT_CHOICES_ML = (0.0, 0.25, 1.0)
+
+
+def select_cases(all_ids, metadata: dict, cases: str) -> list[str]:
+    if cases == "validation":
+        chosen = metadata.get("training", {}).get("validation_cases")
+        if not chosen:
+            raise InputError("The model records no validation cases; pass --cases all or a comma list")
+    elif cases == "all":
+        chosen = list(all_ids)
+    else:
+        chosen = [c.strip() for c in cases.split(",") if c.strip()]
+    missing = sorted(set(chosen) - set(all_ids))
+    if missing:
+        raise InputError(f"Cases not found in the data: {', '.join(missing[:5])}")
+    return list(chosen)
+
+
+def dice(prediction: np.ndarray, truth: np.ndarray) -> float:
+    from monai.metrics import compute_dice
+
+    if not truth.any() and not prediction.any():
+        return 1.0
+    as_tensor = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))[None, None]
+    return float(compute_dice(as_tensor(prediction), as_tensor(truth), include_background=True)[0, 0])
+
+
+def per_slice(mask: np.ndarray, slice_axis: int) -> np.ndarray:
+    return mask.any(axis=tuple(a for a in range(3) if a != slice_axis))
+
+
+def evaluate_case(segmenter, image: Volume, label: Volume, flip_tta: bool = False) -> dict:
+    """Dice and slice-level outcomes of every post-processing variant, from one prediction."""
+    started = time.perf_counter()
+    segmenter.flip_tta = flip_tta
+    segmenter.gate = False  # segment every slice; gating is applied below as a variant
+    prediction = segmenter.predict(image)
+    working = prediction.crop.invert(prediction.probabilities)
+    axis = prediction.reorientation.slice_axis
+    n = image.shape[axis]
+    truth = label.array > 0
+    truth_slices = per_slice(truth, axis)
+    gate = prediction.classifier >= segmenter.gate_threshold
+    classifier = np.array([prediction.classifier[prediction.reorientation.working_to_source_slice(k, n)]
+                           for k in range(n)])
+    variants = {}
+    for gated in (False, True):
+        for min_ml in MIN_COMPONENT_CHOICES_ML:
+            mask = segmenter.mask_on_input_grid(image, prediction, working, gate if gated else None, min_ml)
+            name = f"{'gated' if gated else 'ungated'}_min{min_ml:g}ml{'_tta' if flip_tta else ''}"
+            variants[name] = {"dice": dice(mask, truth), "slices_pred": per_slice(mask, axis).tolist(),
+                              "volume_ml": float(mask.sum()) * image.voxel_volume_ml}
+    return {"slices_true": truth_slices.tolist(), "classifier": classifier.round(4).tolist(),
+            "volume_ml_true": float(truth.sum()) * image.voxel_volume_ml, "variants": variants,
+            "seconds": round(time.perf_counter() - started, 2)}
+
+
+def evaluate_model(data, model=None, cases: str = "validation", device: str = "auto", flip_tta: bool = True,
+                   progress=None) -> dict:
+    from neuroseg.inference import Segmenter
+    from neuroseg.io.datasets import find_cases
+
+    segmenter = Segmenter(model, device=device)
+    loaders = dict(find_cases(data))
+    chosen = select_cases(loaders, segmenter.model.metadata, cases)
+    results = {}
+    for case_id in (progress(chosen) if progress else chosen):
+        case = loaders[case_id]()
+        result = evaluate_case(segmenter, case.image, case.label)
+        if flip_tta:
+            result["variants"].update(evaluate_case(segmenter, case.image, case.label, True)["variants"])
+        results[case_id] = result
+    return {"model": str(segmenter.model.path), "data": str(data), "cases": results,
+            "summary": summarise(results), "default_variant": default_variant(segmenter.model.metadata)}
+
+
+def default_variant(metadata: dict) -> str:
+    settings = metadata.get("inference", {})
+    name = f"{'gated' if settings.get('gate', True) else 'ungated'}_min{float(settings.get('min_component_ml', 0)):g}ml"
+    return name + ("_tta" if settings.get("flip_tta") else "")
+
+
+def summarise(results: dict) -> dict:
+    """Per variant: Dice mean/median and slice detection; the classifier's own slice metrics."""
+    from monai.metrics import compute_roc_auc
+
+    truth = np.concatenate([r["slices_true"] for r in results.values()]).astype(bool)
+    scores = np.concatenate([r["classifier"] for r in results.values()])
+    summary = {"cases": len(results), "slices": int(truth.size),
+               "classifier": {**_detection(scores >= 0.5, truth),
+                              "roc_auc": float(compute_roc_auc(torch.from_numpy(scores), torch.from_numpy(truth)))
+                              if 0 < truth.sum() < truth.size else None},
+               "variants": {}}
+    for name in next(iter(results.values()))["variants"]:
+        dices = np.array([r["variants"][name]["dice"] for r in results.values()])
+        predicted = np.concatenate([r["variants"][name]["slices_pred"] for r in results.values()]).astype(bool)
+        summary["variants"][name] = {"dice_mean": float(dices.mean()), "dice_median": float(np.median(dices)),
+                                     "dice_sd": float(dices.std()), "dice_min": float(dices.min()),
+                                     "slices": _detection(predicted, truth)}
+    return summary
+
+
+def _detection(predicted: np.ndarray, truth: np.ndarray) -> dict:
+    tp, tn = int((predicted & truth).sum()), int((~predicted & ~truth).sum())
+    fp, fn = int((predicted & ~truth).sum()), int((~predicted & truth).sum())
+    return {"accuracy": (tp + tn) / max(truth.size, 1), "sensitivity": tp / max(tp + fn, 1),
+            "specificity": tn / max(tn + fp, 1), "tp": tp, "fp": fp, "tn": tn, "fn": fn}
+
+
+def format_summary(results: dict) -> str:
+    summary = results["summary"]
+    lines = [f"{summary['cases']} cases, {summary['slices']} slices; model {results['model']}"]
+    c = summary["classifier"]
+    auc = f"{c['roc_auc']:.3f}" if c["roc_auc"] is not None else "n/a"
+    lines.append(f"classifier: accuracy {c['accuracy']:.3f} sensitivity {c['sensitivity']:.3f} "
+                 f"specificity {c['specificity']:.3f} ROC AUC {auc}")
+    for name, v in summary["variants"].items():
+        marker = "*" if name == results.get("default_variant") else " "
+        s = v["slices"]
+        lines.append(f"{marker} {name:26s} Dice mean {v['dice_mean']:.3f} median {v['dice_median']:.3f} "
+                     f"min {v['dice_min']:.3f} | slices sens {s['sensitivity']:.3f} spec {s['specificity']:.3f} "
+                     f"acc {s['accuracy']:.3f}")
+    default = results.get("default_variant")
+    if default in results["cases"][next(iter(results["cases"]))]["variants"]:
+        lines.append(f"per case ({default}): " + ", ".join(
+            f"{cid} {r['variants'][default]['dice']:.3f}" for cid, r in sorted(results["cases"].items())))
+    return "\n".join(lines)
+
+
+def cross_validate(data, models_dir, folds: int = 5, device: str = "auto", train=None, progress=None) -> dict:
+    """Evaluate fold models ``models_dir/fold<k>`` on their own validation patients.
+
+    ``train(fold, folder)`` is called for a fold whose model folder is missing, so the
+    whole cross-validation can be reproduced from nothing.
+    """
+    models_dir = Path(models_dir)
+    per_fold, pooled = [], {}
+    for k in range(folds):
+        folder = models_dir / f"fold{k}"
+        if not (folder / "metadata.json").is_file():
+            if train is None:
+                raise InputError(f"Missing fold model {folder}")
+            train(k, folder)
+        result = evaluate_model(data, folder, "validation", device, progress=progress)
+        per_fold.append(result["summary"])
+        pooled.update(result["cases"])
+    summary = summarise(pooled)
+    for name, values in summary["variants"].items():
+        means = [f["variants"][name]["dice_mean"] for f in per_fold]
+        values["fold_means"] = means
+        values["fold_mean_sd"] = float(np.std(means))
+    return {"folds": folds, "models_dir": str(models_dir), "summary": summary, "per_fold": per_fold,
+            "cases": pooled}
+
+
+def write_json(path, payload: dict) -> None:
+    from neuroseg.export.files import atomic_write_text
+
+    atomic_write_text(path, json.dumps(payload, indent=2) + "\n")
