@@ -1,7 +1,24 @@
-"""DICOM series reading through SimpleITK (GDCM sorts slices by position)."""
+"""DICOM series reading with pydicom: discovery, slice geometry and sorting, pixel decoding.
+
+A folder is searched recursively; every file that parses as DICOM counts, whatever its
+name. Images are grouped by SeriesInstanceUID; each 2D image (a single-frame file, or one
+frame of an enhanced multi-frame file) becomes a :class:`SliceHeader`. A series is turned
+into a :class:`SeriesPlan`: the images that share the dominant orientation and size,
+sorted by their position along the slice normal (ImagePositionPatient · normal), with a
+note for every image left out and a ``problem`` (a one-line reason) when the series
+cannot become one 3D volume, e.g. a missing slice.
+
+Geometry conventions: DICOM positions are LPS; the Volume affine is RAS+
+(``RAS = diag(-1, -1, 1, 1) @ LPS``). The volume array is indexed ``[i, j, k]`` where
+``i`` is the DICOM column, ``j`` the DICOM row and ``k`` the position in the sorted
+slice list, so ``meta["source_files"][k]`` is the file that holds slice ``k``.
+"""
 
 from __future__ import annotations
 
+import os
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -12,49 +29,330 @@ from neuroseg.volume import Volume
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
+# Relative deviation of one slice gap from the series' median gap that counts as a missing slice.
+GAP_TOLERANCE = 0.2
+# Orientation cosines are compared after rounding to this many decimals.
+ORIENTATION_DECIMALS = 3
+# SOP classes and modalities that hold no image to segment.
+NON_IMAGE_MODALITIES = {"SEG", "SR", "PR", "KO", "RTSTRUCT", "REG", "DOC", "RWV"}
+SKIPPED_NAMES = {"DICOMDIR"}
 
-def load_dicom_series(folder, series_uid: str | None = None) -> Volume:
-    """Read one DICOM series from ``folder`` into a Volume with a RAS+ affine."""
-    import SimpleITK as sitk
 
-    folder = Path(folder)
-    series_ids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
-    if not series_ids:
-        raise InputError(f"{folder}: no DICOM series found")
-    if series_uid is None:
-        if len(series_ids) > 1:
-            raise InputError(f"{folder}: holds {len(series_ids)} DICOM series; choose one with --series UID")
-        series_uid = series_ids[0]
-    elif series_uid not in series_ids:
-        raise InputError(f"{folder}: no series with UID {series_uid}")
-    files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), series_uid)
-    reader = sitk.ImageSeriesReader()
-    reader.SetFileNames(files)
+@dataclass(frozen=True)
+class SliceHeader:
+    """One 2D image: a single-frame file (``frame`` None) or frame ``frame`` (1-based) of a multi-frame file."""
+
+    path: str
+    frame: int | None
+    sop_instance_uid: str
+    orientation: tuple  # six direction cosines (row direction, column direction), LPS
+    position: tuple  # ImagePositionPatient of the first pixel, LPS mm
+    pixel_spacing: tuple  # (between rows, between columns) mm
+    rows: int
+    columns: int
+    slope: float = 1.0
+    intercept: float = 0.0
+    instance_number: int = 0
+    echo_number: int = 0
+
+    @property
+    def normal(self) -> np.ndarray:
+        cosines = np.asarray(self.orientation, dtype=np.float64)
+        normal = np.cross(cosines[:3], cosines[3:])
+        return normal / np.linalg.norm(normal)
+
+    def layout(self) -> tuple:
+        """What every slice of one volume must share: orientation, matrix and pixel spacing."""
+        return (tuple(np.round(self.orientation, ORIENTATION_DECIMALS) + 0.0), self.rows, self.columns,
+                tuple(np.round(self.pixel_spacing, 3)))
+
+
+@dataclass
+class SeriesHeaders:
+    """The headers (no pixel data) of one series, as found in a folder."""
+
+    uid: str
+    dataset: object  # the first file's pydicom Dataset (header only), for series attributes
+    files: list = field(default_factory=list)
+    slices: list = field(default_factory=list)  # SliceHeader
+    notes: list = field(default_factory=list)  # images without usable geometry, etc.
+
+
+@dataclass
+class SeriesPlan:
+    """How a series becomes a volume: the slices kept, in order, and the grid they span."""
+
+    headers: SeriesHeaders
+    slices: list  # SliceHeader, sorted along the normal
+    notes: list  # one line per thing left out
+    problem: str | None  # why the series cannot be read as one volume, or None
+    affine_lps: np.ndarray | None = None  # voxel [column, row, slice] -> LPS mm
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        first = self.slices[0]
+        return (first.columns, first.rows, len(self.slices))
+
+    @property
+    def affine_ras(self) -> np.ndarray:
+        return LPS_TO_RAS @ self.affine_lps
+
+    @property
+    def spacing(self) -> np.ndarray:
+        return np.sqrt((self.affine_lps[:3, :3] ** 2).sum(axis=0))
+
+
+def iter_dicom_files(folder, exclude=()) -> list[Path]:
+    """Every regular file under ``folder`` (recursively, sorted) that may be DICOM; ``exclude``: folders to skip."""
+    from neuroseg.io import is_nifti
+
+    excluded = {Path(p).resolve() for p in exclude}
+    found = []
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (Path(root) / d).resolve() not in excluded)
+        for name in sorted(names):
+            path = Path(root) / name
+            if name.startswith(".") or name.upper() in SKIPPED_NAMES or is_nifti(path) or not path.is_file():
+                continue
+            found.append(path)
+    return found
+
+
+def read_header(path):
+    """The pydicom header of ``path`` (no pixel data), or None when it is not a DICOM file."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
     try:
-        image = reader.Execute()
-    except RuntimeError as error:
-        raise InputError(f"{folder}: DICOM series cannot be read ({str(error).strip().splitlines()[-1]})") from error
-    return volume_from_sitk(image, {"path": str(folder), "format": "dicom", "series_uid": series_uid,
-                                    "files": list(files)})
+        return pydicom.dcmread(path, stop_before_pixels=True)
+    except InvalidDicomError:
+        return None
 
 
-def volume_from_sitk(image, meta: dict) -> Volume:
-    """Convert a SimpleITK image (LPS, array [z, y, x]) to a Volume (RAS+, array [i, j, k])."""
-    import SimpleITK as sitk
+def collect_series(folder, exclude=()) -> tuple[dict[str, SeriesHeaders], list[str]]:
+    """Group the DICOM images under ``folder`` by SeriesInstanceUID; also return one note per unreadable file."""
+    series: dict[str, SeriesHeaders] = {}
+    unreadable = []
+    for path in iter_dicom_files(folder, exclude):
+        try:
+            dataset = read_header(path)
+        except (OSError, ValueError, EOFError, KeyError, TypeError, AttributeError) as error:
+            unreadable.append(f"{path}: unreadable DICOM header ({type(error).__name__}: {error})")
+            continue
+        if dataset is None or "SeriesInstanceUID" not in dataset:
+            continue
+        uid = str(dataset.SeriesInstanceUID)
+        entry = series.setdefault(uid, SeriesHeaders(uid, dataset))
+        entry.files.append(str(path))
+        if str(dataset.get("Modality", "")).upper() in NON_IMAGE_MODALITIES or "Rows" not in dataset:
+            continue
+        try:
+            entry.slices.extend(slice_headers(dataset, str(path)))
+        except (ValueError, TypeError, AttributeError, IndexError, KeyError) as error:
+            entry.notes.append(f"left out {path.name}: no usable image geometry ({error})")
+    return series, unreadable
 
-    if image.GetDimension() != 3:
-        raise InputError(f"{meta.get('path')}: expected a 3D series, got {image.GetDimension()}D")
-    array = sitk.GetArrayFromImage(image)
-    if array.ndim == 4:  # vector pixels, e.g. RGB
-        raise InputError(f"{meta.get('path')}: colour DICOM images are not MR intensities")
-    array = np.ascontiguousarray(array.transpose(2, 1, 0), dtype=np.float32)
-    direction = np.array(image.GetDirection()).reshape(3, 3)
-    lps = np.eye(4)
-    lps[:3, :3] = direction * np.array(image.GetSpacing())[None, :]
-    lps[:3, 3] = image.GetOrigin()
-    affine = LPS_TO_RAS @ lps
-    source = meta.get("path")
-    check_dimensions(array.shape, source)
+
+def slice_headers(dataset, path: str) -> list[SliceHeader]:
+    """The 2D images of one file: one for a classic image, one per frame for an enhanced multi-frame one."""
+    common = dict(path=path, sop_instance_uid=str(dataset.SOPInstanceUID), rows=int(dataset.Rows),
+                  columns=int(dataset.Columns), instance_number=_int(dataset.get("InstanceNumber")))
+    if "PerFrameFunctionalGroupsSequence" in dataset:
+        slices = []
+        for index in range(int(dataset.get("NumberOfFrames", 1))):
+            orientation = _functional(dataset, index, "PlaneOrientationSequence").ImageOrientationPatient
+            position = _functional(dataset, index, "PlanePositionSequence").ImagePositionPatient
+            spacing = _functional(dataset, index, "PixelMeasuresSequence").PixelSpacing
+            transform = _functional(dataset, index, "PixelValueTransformationSequence", required=False)
+            slices.append(SliceHeader(
+                frame=index + 1, orientation=_floats(orientation, 6), position=_floats(position, 3),
+                pixel_spacing=_floats(spacing, 2), **_rescale(transform if transform is not None else dataset),
+                **common))
+        return slices
+    if "ImageOrientationPatient" not in dataset or "ImagePositionPatient" not in dataset:
+        raise ValueError("ImageOrientationPatient or ImagePositionPatient is missing")
+    spacing = dataset.get("PixelSpacing") or dataset.get("ImagerPixelSpacing")
+    if spacing is None:
+        raise ValueError("PixelSpacing is missing")
+    return [SliceHeader(frame=None, orientation=_floats(dataset.ImageOrientationPatient, 6),
+                        position=_floats(dataset.ImagePositionPatient, 3), pixel_spacing=_floats(spacing, 2),
+                        echo_number=_int(dataset.get("EchoNumbers")), **_rescale(dataset), **common)]
+
+
+def _functional(dataset, index: int, name: str, required: bool = True):
+    """A functional-group item for frame ``index``: per-frame first, then shared."""
+    for groups in (dataset.PerFrameFunctionalGroupsSequence[index],
+                   (dataset.get("SharedFunctionalGroupsSequence") or [None])[0]):
+        if groups is not None and name in groups and len(groups[name].value):
+            return groups[name].value[0]
+    if required:
+        raise ValueError(f"{name} is missing for frame {index + 1}")
+    return None
+
+
+def _floats(values, count: int) -> tuple:
+    numbers = tuple(float(v) for v in values)
+    if len(numbers) != count or not all(np.isfinite(numbers)):
+        raise ValueError(f"expected {count} finite numbers, got {list(values)}")
+    return numbers
+
+
+def _int(value) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _rescale(item) -> dict:
+    slope = item.get("RescaleSlope", 1.0) if item is not None else 1.0
+    intercept = item.get("RescaleIntercept", 0.0) if item is not None else 0.0
+    slope = 1.0 if slope in (None, "") else float(slope)
+    return {"slope": slope if slope != 0 else 1.0, "intercept": 0.0 if intercept in (None, "") else float(intercept)}
+
+
+def plan_series(headers: SeriesHeaders) -> SeriesPlan:
+    """Keep the images of the dominant layout, sort them along the normal, and check the spacing."""
+    notes = list(headers.notes)
+    if not headers.slices:
+        return SeriesPlan(headers, [], notes, "holds no image with position and orientation")
+    layouts = Counter(s.layout() for s in headers.slices)
+    main_layout, _ = layouts.most_common(1)[0]
+    kept = [s for s in headers.slices if s.layout() == main_layout]
+    left_out = len(headers.slices) - len(kept)
+    if left_out:
+        notes.append(f"left out {left_out} image{'s' * (left_out > 1)} with another orientation, matrix or "
+                     f"pixel spacing (localizer/scout?)")
+    normal = kept[0].normal
+    kept.sort(key=lambda s: (float(np.dot(normal, s.position)), s.echo_number, s.instance_number, s.frame or 0))
+    kept, problem = _drop_repeats(kept, normal, notes)
+    if problem:
+        return SeriesPlan(headers, kept, notes, problem)
+    if len(kept) < 2:
+        return SeriesPlan(headers, kept, notes, "holds a single slice, not a 3D volume")
+    distances = np.array([float(np.dot(normal, s.position)) for s in kept])
+    gaps = np.diff(distances)
+    expected = float(np.median(gaps))
+    uneven = np.flatnonzero(np.abs(gaps - expected) > GAP_TOLERANCE * expected)
+    if uneven.size:
+        k = int(uneven[0])
+        missing = int(round(gaps[k] / expected)) - 1 if expected > 0 else 0
+        what = f"{missing} missing slice{'s' * (missing > 1)}" if missing >= 1 else "uneven slice spacing"
+        return SeriesPlan(headers, kept, notes, (
+            f"{what}: gap of {gaps[k]:.2f} mm between sorted slices {k} and {k + 1} of {len(kept)} "
+            f"(at {distances[k]:.2f} and {distances[k + 1]:.2f} mm along the slice normal; files "
+            f"{Path(kept[k].path).name} and {Path(kept[k + 1].path).name}), where the other gaps are "
+            f"{expected:.2f} mm" + (f"; {uneven.size} uneven gaps in all" if uneven.size > 1 else "")))
+    first = kept[0]
+    cosines = np.asarray(first.orientation)
+    affine = np.eye(4)
+    affine[:3, 0] = cosines[:3] * first.pixel_spacing[1]
+    affine[:3, 1] = cosines[3:] * first.pixel_spacing[0]
+    affine[:3, 2] = (np.asarray(kept[-1].position) - np.asarray(first.position)) / (len(kept) - 1)
+    affine[:3, 3] = first.position
+    return SeriesPlan(headers, kept, notes, None, affine)
+
+
+def _drop_repeats(kept: list, normal: np.ndarray, notes: list) -> tuple[list, str | None]:
+    """Several images at one position: keep the first echo when echoes explain it, else refuse."""
+    distances = np.array([float(np.dot(normal, s.position)) for s in kept])
+    same = np.abs(np.diff(distances)) < 1e-3
+    if not same.any():
+        return kept, None
+    echoes = sorted({s.echo_number for s in kept})
+    if len(echoes) > 1:
+        first_echo = [s for s in kept if s.echo_number == echoes[0]]
+        spread = np.diff([float(np.dot(normal, s.position)) for s in first_echo])
+        if not (np.abs(spread) < 1e-3).any():
+            notes.append(f"kept echo {echoes[0]} of {len(echoes)} echoes ({len(kept) - len(first_echo)} images left out)")
+            return first_echo, None
+    positions = len(set(np.round(distances, 3)))
+    return kept, (f"{len(kept)} images at only {positions} slice positions (several echoes, time points or "
+                  f"repeated acquisitions): not one 3D volume")
+
+
+def read_pixels(plan: SeriesPlan) -> np.ndarray:
+    """Decode the kept slices; return float32 ``[column, row, slice]`` with rescale slope/intercept applied."""
+    import pydicom
+
+    stack = np.empty((len(plan.slices), plan.slices[0].rows, plan.slices[0].columns), dtype=np.float32)
+    cache: dict[str, np.ndarray] = {}
+    for k, header in enumerate(plan.slices):
+        if header.path not in cache:
+            try:
+                dataset = pydicom.dcmread(header.path)
+                if int(dataset.get("SamplesPerPixel", 1)) != 1:
+                    raise InputError(f"{header.path}: colour DICOM images are not MR intensities")
+                pixels = dataset.pixel_array
+            except InputError:
+                raise
+            except (OSError, ValueError, RuntimeError, AttributeError, NotImplementedError, EOFError) as error:
+                syntax = getattr(getattr(locals().get("dataset"), "file_meta", None), "TransferSyntaxUID", None)
+                detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+                raise InputError(f"{header.path}: pixel data cannot be decoded"
+                                 + (f" (transfer syntax {getattr(syntax, 'name', syntax)})" if syntax else "")
+                                 + f": {detail}") from error
+            if header.frame is None:
+                pixels = pixels[None] if pixels.ndim == 2 else pixels
+            elif pixels.ndim == 2:
+                pixels = pixels[None]
+            if str(dataset.get("PhotometricInterpretation", "")).upper() == "MONOCHROME1":
+                pixels = pixels.max() - pixels
+            cache = {header.path: pixels}  # a series rarely revisits a file out of order
+        pixels = cache[header.path]
+        frame = pixels[(header.frame or 1) - 1]
+        if frame.shape != (header.rows, header.columns):
+            raise InputError(f"{header.path}: pixel data is {frame.shape}, header says {header.rows}x{header.columns}")
+        stack[k] = frame.astype(np.float32) * np.float32(header.slope) + np.float32(header.intercept)
+    return np.ascontiguousarray(stack.transpose(2, 1, 0))
+
+
+def read_volume(plan: SeriesPlan, folder, series_meta: dict | None = None) -> Volume:
+    """The Volume of a planned series; meta records the source image of each slice ``k``."""
+    if plan.problem:
+        raise InputError(f"{folder}: series {plan.headers.uid} cannot be read: {plan.problem}")
+    source = f"{folder} (series {plan.headers.uid})"
+    check_dimensions(plan.shape, source)
+    array = read_pixels(plan)
+    affine = plan.affine_ras
     check_spacing(affine, source)
     check_values(array, source)
+    dataset = plan.headers.dataset
+    meta = {
+        "path": str(folder),
+        "format": "dicom",
+        "series_uid": plan.headers.uid,
+        "series_description": str(dataset.get("SeriesDescription", "") or ""),
+        "series_number": _int(dataset.get("SeriesNumber")),
+        "study_uid": str(dataset.get("StudyInstanceUID", "") or ""),
+        "frame_of_reference_uid": str(dataset.get("FrameOfReferenceUID", "") or ""),
+        "modality": str(dataset.get("Modality", "") or ""),
+        "source_files": [s.path for s in plan.slices],
+        "source_frames": [s.frame for s in plan.slices],
+        "source_sop_instance_uids": [s.sop_instance_uid for s in plan.slices],
+        "source_affine": affine.tolist(),  # RAS+, voxel [column, row, sorted slice]
+        "source_shape": list(array.shape),
+        "files": [s.path for s in plan.slices],
+        "notes": list(plan.notes),
+        "warnings": [],
+        **(series_meta or {}),
+    }
     return Volume(array, affine, meta)
+
+
+def load_dicom_series(folder, series_uid: str | None = None) -> Volume:
+    """Read one DICOM series from ``folder`` into a Volume with a RAS+ affine.
+
+    Without ``series_uid`` the folder's FLAIR series is chosen (see
+    :func:`neuroseg.io.discovery.choose_series`); with it, that series is read even
+    when it does not look like FLAIR, with a warning in ``meta["warnings"]``.
+    """
+    from neuroseg.io.discovery import scan_dicom
+
+    catalogue = scan_dicom(folder)
+    series = catalogue.select(series_uid)
+    return series.load()
+
+
+__all__ = ["load_dicom_series", "collect_series", "plan_series", "read_volume", "SeriesPlan", "SliceHeader",
+           "LPS_TO_RAS"]
