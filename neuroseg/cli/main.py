@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import sys
 from pathlib import Path
 from typing import Optional
 
@@ -113,6 +112,7 @@ def _ranges(indices) -> str:
 @app.command()
 @friendly_errors
 def train(
+    context: typer.Context,
     data: Path = typer.Argument(..., help="Decathlon folder, kaggle_3m folder, or a cache file from an earlier run."),
     output: Path = typer.Option(..., "-o", "--output", help="Model folder to write."),
     epochs: int = typer.Option(60, help="Training epochs (an upper bound with --max-minutes)."),
@@ -141,8 +141,21 @@ def train(
     run_training(data, output, config, folds=folds, fold=fold, split_seed=seed, device=resolve_device(device),
                  cache_path=cache, log=lambda record: console.print(_compact(record), highlight=False),
                  progress=lambda items: _track(items, "Preparing slices"),
-                 command="neuroseg " + " ".join(sys.argv[1:]))
+                 command=_command_line(context))
     console.print(f"wrote {output}")
+
+
+def _command_line(context: typer.Context) -> str:
+    """The running command with every option spelled out, for the model's metadata."""
+    parts = [context.command_path]
+    for name, value in context.params.items():
+        if name in ("data", "input"):
+            parts.insert(1, str(value))
+        elif isinstance(value, bool):
+            parts.append(f"--{name.replace('_', '-')}" if value else "")
+        elif value is not None:
+            parts.append(f"--{name.replace('_', '-')} {value}")
+    return " ".join(p for p in parts if p)
 
 
 def _compact(record) -> str:

@@ -1,0 +1,30 @@
+import pytest
+import torch
+
+from neuroseg.models import ResUNet, build_classifier
+
+
+def test_resunet_keeps_the_slice_size_and_gives_one_logit_map():
+    net = ResUNet(in_channels=3, features=4, depth=4).eval()
+    assert net(torch.zeros(2, 3, 64, 48)).shape == (2, 1, 64, 48)
+
+
+def test_resunet_has_four_levels_of_doubling_features():
+    net = ResUNet(in_channels=3, features=8, depth=4).eval()
+    widths = []
+    for block in net.encoders:
+        block.register_forward_hook(lambda module, inputs, output: widths.append(output.shape[1]))
+    net(torch.zeros(1, 3, 32, 32))
+    assert widths == [8, 16, 32, 64]
+    assert len(net.decoders) == 4 and net.head.kernel_size == (1, 1)
+
+
+@pytest.mark.parametrize("kwargs", [{"features": 0}, {"depth": 0}, {"in_channels": 0}])
+def test_resunet_rejects_bad_hyper_parameters(kwargs):
+    with pytest.raises(ValueError):
+        ResUNet(**kwargs)
+
+
+def test_classifier_gives_one_logit_per_slice():
+    net = build_classifier(in_channels=3, features=4).eval()
+    assert net(torch.zeros(5, 3, 64, 64)).shape == (5, 1)

@@ -1,0 +1,43 @@
+import json
+
+import pytest
+import torch
+
+from neuroseg.errors import ModelError
+from neuroseg.models.store import load_model, sha256
+from tests.conftest import make_tiny_model
+
+
+def test_saved_model_loads_with_its_recorded_hashes(tmp_path):
+    folder = make_tiny_model(tmp_path / "m")
+    metadata = json.loads((folder / "metadata.json").read_text())
+    for entry in metadata["weights"].values():
+        assert sha256(folder / entry["file"]) == entry["sha256"]
+    model = load_model(folder)
+    assert not model.segmenter.training and model.input_size == 32
+
+
+def test_tampered_weights_are_refused(tmp_path):
+    folder = make_tiny_model(tmp_path / "m")
+    state = torch.load(folder / "segmenter.pt", weights_only=True)
+    first = next(iter(state))
+    state[first] = state[first] + 1
+    torch.save(state, folder / "segmenter.pt")
+    with pytest.raises(ModelError, match="sha256"):
+        load_model(folder)
+
+
+def test_missing_model_folder_is_a_model_error(tmp_path):
+    with pytest.raises(ModelError, match="metadata.json"):
+        load_model(tmp_path / "nothing")
+
+
+def test_shipped_model_is_complete_and_small():
+    from neuroseg.models.store import default_model_dir
+
+    folder = default_model_dir()
+    metadata = json.loads((folder / "metadata.json").read_text())
+    assert sum((folder / w["file"]).stat().st_size for w in metadata["weights"].values()) <= 30 * 2**20
+    assert metadata["training"]["validation_cases"] and metadata["training"]["train_cases"]
+    assert not set(metadata["training"]["validation_cases"]) & set(metadata["training"]["train_cases"])
+    load_model(folder)
