@@ -19,12 +19,51 @@ def check_dimensions(shape, source) -> tuple[int, int, int]:
         raise InputError(f"{source}: image has an empty dimension, shape {shape}")
     if min(shape) < 2:
         raise InputError(f"{source}: expected a 3D volume, got a single slice, shape {shape}")
-    if max(shape) > MAX_DIM or int(np.prod(shape, dtype=np.int64)) > MAX_VOXELS:
+    if max(shape) > MAX_DIM:
         raise InputError(f"{source}: image dimensions {shape} are too large (limit {MAX_DIM} per axis)")
+    voxels = int(np.prod(shape, dtype=np.int64))
+    if voxels > MAX_VOXELS:
+        raise InputError(f"{source}: image dimensions {shape} are too large ({voxels:,} voxels; "
+                         f"limit {MAX_VOXELS:,})")
     return shape
 
 
+def check_nifti_header(header, source) -> None:
+    """Header-only checks of a NIfTI image: voxel type, spacing fields and file size."""
+    dtype = header.get_data_dtype()
+    if dtype.fields is not None:
+        raise InputError(f"{source}: colour (RGB) NIfTI images are not MR intensities")
+    if dtype.kind == "c":
+        raise InputError(f"{source}: complex-valued images are not supported; give the magnitude image")
+    if dtype.kind not in "biuf":
+        raise InputError(f"{source}: unsupported voxel type {dtype}")
+    if int(header["sform_code"]) == 0:  # the geometry comes from pixdim (qform or the base affine)
+        ndim = len(header.get_data_shape())
+        pixdim = np.asarray(header["pixdim"][1:1 + min(ndim, 3)], dtype=np.float64)
+        if not np.all(np.isfinite(pixdim)) or np.any(pixdim <= 0):
+            raise InputError(f"{source}: voxel spacing {np.round(pixdim, 4).tolist()} mm in the header is zero, "
+                             "negative or not a number")
+    _check_file_size(header, source)
+
+
+def _check_file_size(header, source) -> None:
+    """An uncompressed file must hold the bytes its header describes (refused before reading)."""
+    import os
+
+    name = str(source)
+    if not name.lower().endswith(".nii"):
+        return
+    shape = header.get_data_shape()
+    expected = int(header.get_data_offset()) + int(np.prod(shape, dtype=np.int64)) * header.get_data_dtype().itemsize
+    actual = os.path.getsize(name)
+    if actual < expected:
+        raise InputError(f"{source}: file holds {actual} bytes but its header describes {expected} "
+                         "(truncated, or the header does not match the data)")
+
+
 def check_spacing(affine, source) -> None:
+    if not np.all(np.isfinite(np.asarray(affine, dtype=np.float64))):
+        raise InputError(f"{source}: the image's affine holds NaN or infinite values")
     spacing = np.sqrt((np.asarray(affine)[:3, :3] ** 2).sum(axis=0))
     if not np.all(np.isfinite(spacing)) or np.any(spacing < 1e-3):
         raise InputError(f"{source}: voxel spacing {np.round(spacing, 4).tolist()} mm is zero or invalid")

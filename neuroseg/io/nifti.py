@@ -1,36 +1,79 @@
-"""NIfTI reading through nibabel."""
+"""NIfTI reading through nibabel: the header is checked in full before any voxel is read."""
 
 from __future__ import annotations
 
+import logging
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from neuroseg.errors import InputError
-from neuroseg.io.checks import check_dimensions, check_spacing, check_values
+from neuroseg.io.checks import check_dimensions, check_nifti_header, check_spacing, check_values
 from neuroseg.volume import Volume
 
 
 def load_nifti(path) -> Volume:
-    """Read a 3D NIfTI file; the header is kept in ``meta`` for writing outputs."""
+    """Read a 3D NIfTI file; the header is kept in ``meta`` for writing outputs.
+
+    Shape, data type, voxel spacing, affine and (for an uncompressed file) file size are
+    checked from the header alone, so an absurd or lying header is refused before its
+    data is allocated.
+    """
     import nibabel as nib
 
     path = Path(path)
-    try:
-        img = nib.load(str(path))
-    except Exception as error:  # nibabel raises many types for bad files
-        raise InputError(f"{path}: not a readable NIfTI image ({_first_line(error)})") from error
-    if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)):
-        raise InputError(f"{path}: not a NIfTI image")
-    shape = check_dimensions(img.shape, path)
-    check_spacing(img.affine, path)
+    try:  # nibabel hides why a file cannot be opened
+        with open(path, "rb"):
+            pass
+    except OSError as error:
+        raise InputError(f"{path}: cannot be read ({error.strerror or error})") from error
+    with _quiet_nibabel():  # nibabel logs "fixing" bad pixdims to stderr; the checks below decide
+        try:
+            img = nib.load(str(path))
+        except Exception as error:  # nibabel raises many types for bad files
+            raise InputError(f"{path}: not a readable NIfTI image ({_first_line(error)})") from error
+        if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)):
+            raise InputError(f"{path}: not a NIfTI image")
+        shape = check_dimensions(img.shape, path)
+        check_nifti_header(_raw_header(img, path), path)
+        try:
+            affine = img.affine
+        except Exception as error:
+            raise InputError(f"{path}: the header's affine is invalid ({_first_line(error)})") from error
+    check_spacing(affine, path)
     try:
         data = np.asarray(img.dataobj, dtype=np.float32).reshape(shape)
+    except MemoryError as error:
+        raise InputError(f"{path}: not enough memory to read a {shape} image") from error
     except Exception as error:  # truncated or lying headers surface here
-        raise InputError(f"{path}: image data cannot be read ({_first_line(error)})") from error
+        raise InputError(f"{path}: image data cannot be read; the file is damaged or shorter than its "
+                         f"header says ({_first_line(error)})") from error
     check_values(data, path)
     meta = {"path": str(path), "format": "nifti", "nifti_header": img.header.copy()}
-    return Volume(data, img.affine, meta)
+    return Volume(data, affine, meta)
+
+
+def _raw_header(img, path):
+    """The header as stored: nibabel's loader silently 'fixes' zero or negative pixdims."""
+    from nibabel.openers import ImageOpener
+
+    try:
+        with ImageOpener(str(path)) as handle:
+            return type(img.header).from_fileobj(handle, check=False)
+    except Exception as error:
+        raise InputError(f"{path}: the NIfTI header cannot be read ({_first_line(error)})") from error
+
+
+@contextmanager
+def _quiet_nibabel():
+    logger = logging.getLogger("nibabel.global")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _first_line(error: Exception) -> str:
