@@ -213,6 +213,9 @@ def _fold_trainer(data, folds, epochs, device, console):
     return train_fold
 
 
+from neuroseg.cli import study as _study; _study.register(app, friendly_errors)  # noqa: E402,E702
+
+
 def main(args=None):
     """Entry point; tests call it with a list of arguments."""
     try:

@@ -93,7 +93,7 @@ def build_dicom_seg(result):
         manufacturer_model_name=model_name[:64], software_versions=f"neuroseg {__version__}",
         device_serial_number="none", series_description=f"neuroseg tumour ({model_name})"[:64],
         content_label="TUMOR", content_description="Automatic FLAIR tumour segmentation",
-        omit_empty_frames=True)
+        omit_empty_frames=bool(pixel_array.any()))  # an all-empty mask keeps its frames
 
 
 def _ai_family():

@@ -1,0 +1,97 @@
+"""``neuroseg scan`` and ``neuroseg batch``: whole folders of studies. Heavy imports live in the commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+
+def register(app, friendly_errors) -> None:
+    """Add the ``scan`` and ``batch`` commands to ``app``."""
+
+    @app.command()
+    @friendly_errors
+    def scan(
+        folder: Path = typer.Argument(..., help="A folder of DICOM files (searched recursively, any file names)."),
+        as_json: bool = typer.Option(False, "--json", help="Print the listing as JSON instead of tables."),
+    ):
+        """List the studies and series in FOLDER, and which series would be processed and why."""
+        from neuroseg.io.discovery import scan_dicom
+
+        catalogue = scan_dicom(folder)
+        if as_json:
+            import json
+
+            typer.echo(json.dumps({"folder": str(folder), "studies": [s.summary() for s in catalogue.studies],
+                                   "unreadable": catalogue.unreadable}, indent=2))
+            return
+        print_catalogue(catalogue)
+
+    @app.command()
+    @friendly_errors
+    def batch(
+        folder: Path = typer.Argument(..., help="A folder holding NIfTI files and/or DICOM studies."),
+        output: Path = typer.Option(..., "-o", "--output", help="Folder for one sub-folder per case and the summaries."),
+        model: Optional[Path] = typer.Option(None, "--model", help="A model folder (default: the shipped model)."),
+        device: str = typer.Option("auto", "--device", help="auto (CUDA when available), cpu or cuda."),
+        output_format: str = typer.Option("nifti", "--format", help="nifti, dicom-seg or both (DICOM cases)."),
+        series: Optional[List[str]] = typer.Option(None, "--series", help="Process this SeriesInstanceUID instead "
+                                                   "of its study's automatic choice (repeatable)."),
+        workers: int = typer.Option(2, "--workers", min=0, help="Reading threads (0: no overlap)."),
+        force: bool = typer.Option(False, "--force", help="Redo cases whose outputs are already complete."),
+    ):
+        """Segment every NIfTI volume and every study's FLAIR series under FOLDER; resumable."""
+        from rich.console import Console
+
+        from neuroseg.errors import BatchIncompleteError
+        from neuroseg.inference.batch import FAILED, NOT_RUN, run_batch
+
+        console = Console(stderr=True)
+        result = run_batch(folder, output, model=model, device=device, output_format=output_format,
+                           series_uids=series or (), force=force, workers=workers, console=console)
+        for row in result.rows:
+            if row["status"] in (FAILED, NOT_RUN):
+                console.print(f"[bold red]failed:[/] {row['case']}: {row['error']}", highlight=False)
+            elif row["status"] == "skipped":
+                console.print(f"[yellow]skipped:[/] {row['case']}: {row['error']}", highlight=False)
+            elif row["looks_like_flair"] is False:
+                console.print(f"[bold yellow]warning:[/] {row['case']}: input does not look like FLAIR",
+                              highlight=False)
+        if result.ignored:
+            console.print(f"[yellow]ignored {len(result.ignored)} unreadable file(s)[/] (listed in summary.json)")
+        console.print(f"{result.total_line()}; summary in {output / 'summary.csv'}", highlight=False)
+        if result.failed:
+            raise BatchIncompleteError(f"{result.failed} of {len(result.rows)} cases failed (see "
+                                       f"{output / 'summary.csv'})")
+
+
+def print_catalogue(catalogue) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.width = max(console.width, 160)  # a pipe or narrow terminal would fold every cell
+    if not catalogue.studies:
+        console.print(f"{catalogue.folder}: no DICOM series found")
+    for study in catalogue.studies:
+        table = Table(title=f"Study {study.uid}  {study.date}  {study.description}", title_justify="left")
+        for column in ("#", "description", "orientation", "size", "slices", "spacing mm", "FLAIR", "action", "why"):
+            table.add_column(column, overflow="fold")
+        for series in study.series:
+            chosen = series is study.chosen
+            spacing = "x".join(f"{v:g}" for v in series.spacing) if series.spacing else "-"
+            why = study.reason if chosen else study.skipped.get(series.uid, "")
+            if series.notes:
+                why += " [dim](" + "; ".join(series.notes) + ")[/]"
+            table.add_row(str(series.number), series.description or "-", series.orientation, series.size,
+                          str(series.n_slices), spacing, "yes" if series.looks_like_flair else "no",
+                          "[bold green]process[/]" if chosen else "skip", why)
+        console.print(table)
+        for series in study.series:
+            console.print(f"  series {series.number}: {series.uid}", style="dim", highlight=False)
+        if study.chosen is None:
+            console.print(f"[bold yellow]Nothing to process in this study:[/] {study.reason}")
+    for note in catalogue.unreadable:
+        console.print(f"[yellow]ignored:[/] {note}", highlight=False)
