@@ -1,0 +1,81 @@
+"""Series discovery and the choice of the FLAIR series."""
+
+from __future__ import annotations
+
+import pytest
+from pydicom.dataset import Dataset
+
+from neuroseg.errors import InputError
+from neuroseg.io.dicom import load_dicom_series
+from neuroseg.io.discovery import flair_evidence, orientation_label, scan_dicom
+from tests.conftest import blob_volume, shared_path
+from tests.dicom_factory import axial_affine, new_study, oblique_affine, sagittal_affine, write_series
+
+
+def header(**fields) -> Dataset:
+    ds = Dataset()
+    for name, value in fields.items():
+        setattr(ds, name, value)
+    return ds
+
+
+@pytest.mark.parametrize("fields, expected", [
+    ({"SeriesDescription": "AX T2 FLAIR"}, True),
+    ({"SeriesDescription": "t2_tirm_tra_dark-fluid", "ScanningSequence": ["SE", "IR"], "InversionTime": 2500}, True),
+    ({"ProtocolName": "Sag CUBE FLAIR", "InversionTime": 1800}, True),
+    ({"SeriesDescription": "ax 5mm", "ScanningSequence": ["SE", "IR"], "InversionTime": 2200}, True),
+    ({"SeriesDescription": "AX T1 FLAIR", "InversionTime": 860}, False),
+    ({"SeriesDescription": "T1-FLAIR post"}, False),
+    ({"SeriesDescription": "t1_MPRAGE", "ScanningSequence": ["GR", "IR"], "InversionTime": 850}, False),
+    ({"SeriesDescription": "STIR cor", "ScanningSequence": ["SE", "IR"], "InversionTime": 160}, False),
+    ({"SeriesDescription": "AX T2 FSE", "ScanningSequence": "SE"}, False),
+    ({}, False),
+])
+def test_flair_evidence(fields, expected):
+    looks, reason = flair_evidence(header(**fields))
+    assert looks is expected, reason
+    assert reason
+
+
+def test_orientation_labels():
+    assert orientation_label([0, 0, 1]) == "axial"
+    assert orientation_label([-1, 0, 0]) == "sagittal"
+    assert orientation_label([0, 0.99, 0.14]) == "coronal"
+    assert orientation_label([0, 0.5, 0.866]) == "oblique axial"
+
+
+def test_preference_among_flair_series_and_listing(tmp_path):
+    study = new_study()
+    write_series(blob_volume(affine=sagittal_affine()), tmp_path / "sag", study=study, series_uid="1.2.5", number=5,
+                 description="SAG FLAIR")
+    write_series(blob_volume(affine=oblique_affine()), tmp_path / "ax", study=study, series_uid="1.2.6", number=6)
+    write_series(blob_volume(), tmp_path / "gap", study=study, series_uid="1.2.7", number=7, skip=(4,))
+    catalogue = scan_dicom(tmp_path)
+    (only,) = catalogue.studies
+    assert only.chosen.uid == "1.2.6" and "preferred over 1 other FLAIR" in only.reason
+    summary = {s["series_uid"]: s for s in only.summary()["series"]}
+    assert summary["1.2.6"]["action"] == "process" and summary["1.2.6"]["orientation"] == "oblique axial"
+    assert summary["1.2.5"]["orientation"] == "sagittal" and "preferred" in summary["1.2.5"]["why"]
+    assert "missing slice" in summary["1.2.7"]["why"] and summary["1.2.7"]["slices"] == 11
+    assert summary["1.2.6"]["spacing_mm"] == [0.9, 0.9, 4.0]
+
+
+def test_two_studies_with_flair_need_a_choice(tmp_path):
+    write_series(blob_volume(), tmp_path / "one", series_uid="1.2.1")
+    write_series(blob_volume(affine=axial_affine()), tmp_path / "two", series_uid="1.2.2")
+    with pytest.raises(InputError, match="2 studies with a FLAIR series; choose one with --series"):
+        load_dicom_series(tmp_path)
+    assert load_dicom_series(tmp_path, series_uid="1.2.2").meta["series_uid"] == "1.2.2"
+
+
+def test_real_study_listing():
+    catalogue = scan_dicom(shared_path("dicom", "study-trio-b17"))
+    (study,) = catalogue.studies
+    assert study.chosen is None and "no usable series looks like FLAIR" in study.reason
+    rows = {s.number: s for s in study.series}
+    assert sorted(rows) == [2, 3, 19]
+    assert not any(s.looks_like_flair for s in study.series)
+    assert rows[19].orientation == "sagittal" and rows[19].n_slices == 176 and rows[19].size == "256x256"
+    assert "850 ms" in rows[19].flair_reason
+    assert rows[2].n_slices == 36 and rows[2].spacing == [3.0, 3.0, 3.6]
+    assert catalogue.unreadable == []  # the .nfo text files are not DICOM and are passed over
