@@ -139,7 +139,7 @@ def write_series(volume, folder, *, study: dict | None = None, series_uid: str |
             continue
         ds = _base(study, series_uid, description, number, inversion_time)
         ds.InstanceNumber = (order[k] + 1) if names == "shuffled" else k + 1
-        ds.ImagePositionPatient = [float(v) for v in (lps @ np.array([0, 0, k, 1.0]))[:3]]
+        ds.ImagePositionPatient = [round(float(v), 6) for v in (lps @ np.array([0, 0, k, 1.0]))[:3]]
         ds.ImageOrientationPatient = [round(float(v), 10) for v in cosines]
         ds.PixelSpacing = [round(v, 6) for v in pixel_spacing]
         ds.SliceThickness = float(np.linalg.norm(lps[:3, 2]))
@@ -210,11 +210,12 @@ def write_enhanced(volume, path, *, study: dict | None = None, series_uid: str |
     per_frame = []
     for k in frame_order:
         item, position = Dataset(), Dataset()
-        position.ImagePositionPatient = [float(v) for v in (lps @ np.array([0, 0, k, 1.0]))[:3]]
+        position.ImagePositionPatient = [round(float(v), 6) for v in (lps @ np.array([0, 0, k, 1.0]))[:3]]
         item.PlanePositionSequence = [position]
         per_frame.append(item)
     ds.PerFrameFunctionalGroupsSequence = per_frame
     ds.PixelData = frames.tobytes()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     ds.save_as(path, enforce_file_format=True)
     return Path(path)
 
