@@ -1,0 +1,162 @@
+"""Batch processing: a mixed folder with bad cases, per-case isolation, summaries, interruption and resume."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from neuroseg.inference import Segmenter
+from neuroseg.inference.batch import find_cases, is_complete, run_batch, safe_name
+from tests.conftest import REPO, blob_volume
+from tests.dicom_factory import new_study, oblique_affine, sagittal_affine, write_series
+
+OUTPUTS = {"mask.nii.gz", "qc.png", "report.json"}
+
+
+@pytest.fixture(scope="module")
+def segmenter(tiny_model):
+    return Segmenter(tiny_model, device="cpu")
+
+
+def write_nifti(path: Path, volume=None):
+    volume = volume or blob_volume()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nib.Nifti1Image(volume.array.astype(np.int16), volume.affine).to_filename(str(path))
+    return path
+
+
+def mixed_folder(root: Path) -> dict:
+    """3 NIfTI cases, 1 corrupt NIfTI, one study (FLAIR + T1), one FLAIR with a missing slice, one T1-only study."""
+    for name in ("a/case 1.nii.gz", "a/case-2.nii", "b/Doe^Jane.nii.gz"):
+        write_nifti(root / name)
+    (root / "a" / "corrupt.nii.gz").write_bytes(b"\x1f\x8b broken" * 20)
+    study = new_study(patient_name="Secret^Patient", patient_id="ID-9")
+    write_series(blob_volume(affine=oblique_affine()), root / "dicom" / "flair", study=study, series_uid="1.2.40.1",
+                 names="shuffled")
+    write_series(blob_volume(affine=sagittal_affine()), root / "dicom" / "t1", study=study, series_uid="1.2.40.2",
+                 description="T1 SE", inversion_time=None, number=2)
+    write_series(blob_volume(), root / "dicom" / "gappy", series_uid="1.2.41.1", skip=(6,))
+    write_series(blob_volume(), root / "dicom" / "t1only", study=new_study(study_uid="1.2.42"),
+                 series_uid="1.2.42.1", description="T1 SE", inversion_time=None)
+    (root / "dicom" / "notes.txt").write_text("not an image")
+    return {"ok": ["a__case-2", "a__case_1", "b__Doe_Jane", "series-1.2.40.1"],
+            "failed": ["a__corrupt", "series-1.2.41.1"], "skipped": ["study-1.2.42"]}
+
+
+def statuses(result) -> dict:
+    return {row["case"]: row["status"] for row in result.rows}
+
+
+def test_safe_names():
+    assert safe_name("../../etc/passwd") == "etc_passwd"
+    assert safe_name("Doe^Jane <MRN 123>") == "Doe_Jane_MRN_123"
+    assert safe_name("...") == "case"
+    assert len(safe_name("x" * 500)) == 120
+
+
+def test_mixed_folder_isolates_bad_cases(tmp_path, segmenter):
+    expected = mixed_folder(tmp_path / "in")
+    out = tmp_path / "out"
+    result = run_batch(tmp_path / "in", out, segmenter=segmenter, output_format="both")
+    got = statuses(result)
+    assert sorted(c for c, s in got.items() if s == "done") == expected["ok"]
+    assert sorted(c for c, s in got.items() if s == "failed") == expected["failed"]
+    assert sorted(c for c, s in got.items() if s == "skipped") == expected["skipped"]
+    assert result.failed == 2 and result.total_line().startswith("7 cases: 4 done, 2 failed, 1 skipped")
+    rows = {row["case"]: row for row in result.rows}
+    assert "not a readable NIfTI" in rows["a__corrupt"]["error"]
+    assert "missing slice" in rows["series-1.2.41.1"]["error"]
+    assert "no usable series looks like FLAIR" in rows["study-1.2.42"]["error"]
+    assert rows["series-1.2.40.1"]["looks_like_flair"] is True and rows["series-1.2.40.1"]["series_uid"] == "1.2.40.1"
+    for case in expected["ok"]:
+        names = {p.name for p in (out / case).iterdir()}
+        assert names == OUTPUTS | ({"seg.dcm"} if case.startswith("series") else set())
+        assert is_complete(out / case, "both" if case.startswith("series") else "nifti")
+    assert not any("Secret" in p.name or "ID-9" in p.name for p in out.rglob("*"))
+    with open(out / "summary.csv") as handle:
+        table = list(csv.DictReader(handle))
+    assert [r["case"] for r in table] == [r["case"] for r in result.rows]
+    assert set(table[0]) >= {"case", "source", "series_uid", "series_description", "looks_like_flair",
+                             "tumour_found", "volume_ml", "tumour_slices", "seconds", "status", "error"}
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["counts"]["failed"] == 2 and len(summary["cases"]) == 7
+    # the output folder inside the input folder is not taken for input on a rerun
+    again = run_batch(tmp_path / "in", tmp_path / "in" / "results", segmenter=segmenter, workers=0)
+    assert len(again.rows) == 7 and statuses(again) == {**got, "series-1.2.40.1": "done"}
+    assert len(run_batch(tmp_path / "in", tmp_path / "in" / "results", segmenter=segmenter).rows) == 7
+
+
+def test_series_option_processes_the_t1_of_a_study(tmp_path, segmenter):
+    mixed_folder(tmp_path / "in")
+    cases, _ = find_cases(tmp_path / "in", series_uids=["1.2.42.1"])
+    chosen = {c.name: c for c in cases if c.kind == "dicom"}
+    assert sorted(chosen) == ["series-1.2.40.1", "series-1.2.41.1", "series-1.2.42.1"]
+    assert chosen["series-1.2.42.1"].looks_like_flair is False and not chosen["series-1.2.42.1"].skip
+
+
+def test_interrupted_then_resumed(tmp_path, segmenter):
+    for n in range(5):
+        write_nifti(tmp_path / "in" / f"case{n}.nii.gz")
+    out = tmp_path / "out"
+    done = []
+
+    def stop_after_two(row):
+        done.append(row["case"])
+        if len(done) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_batch(tmp_path / "in", out, segmenter=segmenter, on_case=stop_after_two)
+    first = {row["case"]: row["status"] for row in json.loads((out / "summary.json").read_text())["cases"]}
+    assert sorted(first.values()).count("done") >= 2 and "not run" in first.values()
+    stamps = {case: (out / case / "mask.nii.gz").stat().st_mtime_ns for case in done}
+    result = run_batch(tmp_path / "in", out, segmenter=segmenter)
+    assert result.failed == 0
+    assert all(statuses(result)[case] == "done earlier" for case in done)
+    assert all((out / case / "mask.nii.gz").stat().st_mtime_ns == stamps[case] for case in done)
+    for n in range(5):
+        assert {p.name for p in (out / f"case{n}").iterdir()} == OUTPUTS
+
+
+KILLABLE = """
+import sys, time
+from neuroseg.export import writer
+original = writer.write_outputs
+def slow(*args, **kwargs):
+    time.sleep(0.4)
+    return original(*args, **kwargs)
+writer.write_outputs = slow
+from neuroseg.inference.batch import run_batch
+run_batch(sys.argv[1], sys.argv[2], model=sys.argv[3], device="cpu")
+"""
+
+
+def test_killed_batch_resumes_without_partial_outputs(tmp_path, segmenter, tiny_model):
+    for n in range(6):
+        write_nifti(tmp_path / "in" / f"case{n}.nii.gz")
+    out = tmp_path / "out"
+    process = subprocess.Popen([sys.executable, "-c", KILLABLE, str(tmp_path / "in"), str(out), str(tiny_model)],
+                               cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    deadline = time.time() + 60
+    while time.time() < deadline and len(list(out.glob("*/report.json"))) < 2:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    finished = len(list(out.glob("*/report.json")))
+    assert 2 <= finished < 6, "the batch was not killed part-way"
+    result = run_batch(tmp_path / "in", out, segmenter=segmenter)
+    assert result.failed == 0 and result.count("done earlier") >= 2
+    assert sorted(p.name for p in out.iterdir()) == [f"case{n}" for n in range(6)] + ["summary.csv", "summary.json"]
+    for n in range(6):
+        assert {p.name for p in (out / f"case{n}").iterdir()} == OUTPUTS  # no .part left, nothing twice
+        assert is_complete(out / f"case{n}", "nifti")
