@@ -29,10 +29,17 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
 
 
 def friendly_errors(command):
-    """One line and a documented exit code for every error a user can cause; no traceback."""
+    """One line and a documented exit code for every error a user can cause; no traceback.
+
+    Exit codes: 1 other or internal error, 2 input, 3 output, 4 model, 5 geometry check,
+    6 batch incomplete, 130 interrupted (see neuroseg/errors.py). Set NEUROSEG_DEBUG=1 to
+    see the traceback of an unexpected error instead.
+    """
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
+        import os
+
         from neuroseg.errors import NeurosegError
 
         try:
@@ -41,16 +48,27 @@ def friendly_errors(command):
             _fail(str(error), error.exit_code)
         except KeyboardInterrupt:
             _fail("interrupted", 130)
+        except MemoryError:
+            _fail("not enough memory for this input", 1)
         except OSError as error:
             _fail(f"{error.strerror or error}: {error.filename or ''}".rstrip(": "), 3)
         except (ValueError, RuntimeError) as error:
-            _fail(str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__, 1)
+            _fail(str(error).strip() or type(error).__name__, 1)
+        except Exception as error:
+            if os.environ.get("NEUROSEG_DEBUG"):
+                raise
+            _fail(f"internal error, please report it: {type(error).__name__}: {error}", 1)
 
     return wrapper
 
 
 def _fail(message: str, code: int):
-    typer.echo(f"neuroseg: error: {message}", err=True)
+    """Print ``neuroseg: error: MESSAGE`` as one line on stderr and exit with ``code``."""
+    lines = [line.strip() for line in str(message).strip().splitlines() if line.strip()]
+    text = lines[0] if lines else "unknown error"
+    if len(lines) > 1:
+        text += " ..."
+    typer.echo(f"neuroseg: error: {text}", err=True)
     raise typer.Exit(code)
 
 

@@ -1,13 +1,22 @@
-"""Atomic file writing: a temporary name in the target folder, then a rename."""
+"""Atomic file writing: a temporary name in the target folder, then a rename.
+
+``all_or_nothing()`` groups several atomic writes: if the block fails, the files it
+renamed into place are removed again (or, where ``--force`` replaced an older file,
+the older file is put back), so a folder never holds half of a run's outputs.
+"""
 
 from __future__ import annotations
 
 import os
 import tempfile
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 from neuroseg.errors import OutputError
+
+# (target, backup of the file it replaced or None) for each rename made inside all_or_nothing()
+_COMMITS: ContextVar[list | None] = ContextVar("neuroseg_output_commits", default=None)
 
 
 @contextmanager
@@ -18,17 +27,64 @@ def atomic_path(target):
     try:
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=f".part{suffix}")
     except OSError as error:
-        raise OutputError(f"Cannot write into {target.parent}: {error.strerror}") from error
+        raise OutputError(f"Cannot write into {target.parent}: {error.strerror or error}") from error
     os.close(fd)
     try:
         yield Path(tmp)
         os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
+        _commit(Path(tmp), target)
     except OSError as error:
         raise OutputError(f"Cannot write {target}: {error.strerror or error}") from error
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _commit(tmp: Path, target: Path) -> None:
+    commits = _COMMITS.get()
+    if commits is None:
+        os.replace(tmp, target)
+        return
+    backup = None
+    if target.exists():
+        fd, backup = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".old")
+        os.close(fd)
+        os.replace(target, backup)
+    try:
+        os.replace(tmp, target)
+    except OSError:
+        if backup is not None:
+            os.replace(backup, target)
+        raise
+    commits.append((target, backup))
+
+
+@contextmanager
+def all_or_nothing():
+    """Atomic writes inside this block appear together or not at all (see the module's docstring)."""
+    commits: list = []
+    token = _COMMITS.set(commits)
+    try:
+        yield
+    except BaseException:
+        for target, backup in reversed(commits):
+            try:
+                if backup is None:
+                    os.unlink(target)
+                else:
+                    os.replace(backup, target)
+            except OSError:
+                pass
+        raise
+    else:
+        for _, backup in commits:
+            if backup is not None:
+                try:
+                    os.unlink(backup)
+                except OSError:
+                    pass
+    finally:
+        _COMMITS.reset(token)
 
 
 def atomic_write_text(target, text: str) -> Path:
@@ -45,10 +101,14 @@ def prepare_output_dir(folder, names, force: bool) -> Path:
     existing = [name for name in names if (folder / name).exists()]
     if existing and not force:
         raise OutputError(f"Output file exists: {folder / existing[0]} (use --force to overwrite)")
+    if force:
+        for name in existing:
+            if (folder / name).is_dir():
+                raise OutputError(f"Output path is a folder, not a file: {folder / name}")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise OutputError(f"Cannot create output folder {folder}: {error.strerror}") from error
+        raise OutputError(f"Cannot create output folder {folder}: {error.strerror or error}") from error
     if not os.access(folder, os.W_OK):
         raise OutputError(f"Output folder is not writable: {folder}")
     return folder
