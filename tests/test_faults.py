@@ -141,9 +141,6 @@ def patch_rename(monkeypatch):
 
 FIRST_WRITE_FAULTS = {"mask": patch_mask_write, "temp_file": patch_temp_creation}
 LATER_WRITE_FAULTS = {"qc": patch_qc_write, "report": patch_report_write, "rename": patch_rename}
-WRITER_NOT_ALL_OR_NOTHING = pytest.mark.xfail(
-    strict=True, reason="neuroseg/export/writer.py keeps the files written before the failing one; "
-    "needs write_outputs wrapped in neuroseg.export.files.all_or_nothing()")
 
 
 @pytest.mark.parametrize("fault", sorted(FIRST_WRITE_FAULTS))
@@ -154,7 +151,6 @@ def test_disk_full_on_the_first_write(scan, tmp_path, tiny_model, monkeypatch, f
 
 
 @pytest.mark.parametrize("fault", sorted(LATER_WRITE_FAULTS))
-@WRITER_NOT_ALL_OR_NOTHING
 def test_disk_full_after_some_outputs_were_written(scan, tmp_path, tiny_model, monkeypatch, fault):
     """No partial result: what was written before the failing file is taken back."""
     LATER_WRITE_FAULTS[fault](monkeypatch)
@@ -171,7 +167,6 @@ def earlier_results(tmp_path) -> Path:
 
 
 @pytest.mark.parametrize("fault", sorted(LATER_WRITE_FAULTS))
-@WRITER_NOT_ALL_OR_NOTHING
 def test_failed_overwrite_keeps_the_earlier_results(scan, tmp_path, tiny_model, monkeypatch, fault):
     output = earlier_results(tmp_path)
     LATER_WRITE_FAULTS[fault](monkeypatch)
@@ -231,8 +226,6 @@ def test_model_metadata_not_json(scan, tmp_path, own_model):
     check_fails(scan, tmp_path / "out", own_model, EXIT_MODEL, "metadata")
 
 
-@pytest.mark.xfail(strict=True, reason="neuroseg/models/store.py: torch.load's UnpicklingError is not turned "
-                   "into a ModelError (exit 1, 'internal error', instead of 4)")
 def test_garbage_weights_with_a_matching_hash(scan, tmp_path, own_model):
     """Hash right, content wrong (e.g. a model folder assembled by hand): still exit 4, not a crash."""
     from neuroseg.models.store import sha256
@@ -295,7 +288,7 @@ def test_process_stderr_has_no_traceback(tmp_path, tiny_model):
     source.mkdir()
     cases = [
         (["run", truncated_gz(source), "-o", tmp_path / "o1", "--model", tiny_model, "--device", "cpu"], EXIT_INPUT),
-        (["run", tmp_path / "missing.nii.gz", "-o", tmp_path / "o2", "--model", tmp_path / "no_model"], EXIT_MODEL),
+        (["run", tmp_path / "missing.nii.gz", "-o", tmp_path / "o2", "--model", tmp_path / "no_model"], EXIT_INPUT),  # the input is checked first
     ]
     digest = tree_digest(source)
     processes = [(start_process(*args), args, code) for args, code in cases]

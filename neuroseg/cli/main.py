@@ -28,6 +28,9 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
     """Find and outline brain tumours in FLAIR MRI (NIfTI or DICOM)."""
 
 
+from neuroseg.errors import InputError  # noqa: E402  (light: no heavy imports)
+
+
 def friendly_errors(command):
     """One line and a documented exit code for every error a user can cause; no traceback.
 
@@ -75,7 +78,7 @@ def _fail(message: str, code: int):
 def _console():
     from rich.console import Console
 
-    return Console(stderr=True)
+    return Console()
 
 
 @app.command()
@@ -91,9 +94,14 @@ def run(
     force: bool = typer.Option(False, "--force", help="Overwrite existing outputs."),
 ):
     """Segment one scan and write mask, report and QC picture into OUTPUT."""
-    from neuroseg.export.writer import write_outputs
+    from neuroseg.export.files import prepare_output_dir
+    from neuroseg.export.writer import output_names, write_outputs
     from neuroseg.inference import Segmenter
 
+    if not input.exists():
+        raise InputError(f"Input not found: {input}")
+    if output.exists() and not force:  # refuse before spending time on the model
+        prepare_output_dir(output, output_names(output_format, probabilities), force)
     console = _console()
     with console.status("Loading model…"):
         segmenter = Segmenter(model, device=device, keep_probabilities=probabilities)
@@ -208,7 +216,7 @@ def evaluate(
     progress = lambda items: _track(items, "Evaluating")
     if folds:
         results = cross_validate(data, models_dir, folds, device, _fold_trainer(data, folds, epochs, device, console),
-                                 progress=progress)
+                                 progress=progress, flip_tta=tta)
         results["model"], results["default_variant"] = str(models_dir), None
     else:
         results = evaluate_model(data, model, cases, device, flip_tta=tta, progress=progress)

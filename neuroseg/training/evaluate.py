@@ -12,7 +12,9 @@ import torch
 from neuroseg.errors import InputError
 from neuroseg.volume import Volume
 
-# Post-processing choices compared from one prediction per case.
+# Post-processing choices compared from one prediction per case: the classifier gate's
+# threshold (None: every slice segmented) and the smallest 3D component kept.
+GATE_CHOICES = (None, 0.1, 0.25, 0.5)
 MIN_COMPONENT_CHOICES_ML = (0.0, 0.25, 1.0)
 
 
@@ -55,14 +57,14 @@ def evaluate_case(segmenter, image: Volume, label: Volume, flip_tta: bool = Fals
     n = image.shape[axis]
     truth = label.array > 0
     truth_slices = per_slice(truth, axis)
-    gate = prediction.classifier >= segmenter.gate_threshold
     classifier = np.array([prediction.classifier[prediction.reorientation.working_to_source_slice(k, n)]
                            for k in range(n)])
     variants = {}
-    for gated in (False, True):
+    for gate in GATE_CHOICES:
         for min_ml in MIN_COMPONENT_CHOICES_ML:
-            mask = segmenter.mask_on_input_grid(image, prediction, working, gate if gated else None, min_ml)
-            name = f"{'gated' if gated else 'ungated'}_min{min_ml:g}ml{'_tta' if flip_tta else ''}"
+            keep = None if gate is None else prediction.classifier >= gate
+            mask = segmenter.mask_on_input_grid(image, prediction, working, keep, min_ml)
+            name = variant_name(gate, min_ml, flip_tta)
             variants[name] = {"dice": dice(mask, truth), "slices_pred": per_slice(mask, axis).tolist(),
                               "volume_ml": float(mask.sum()) * image.voxel_volume_ml}
     return {"slices_true": truth_slices.tolist(), "classifier": classifier.round(4).tolist(),
@@ -89,10 +91,15 @@ def evaluate_model(data, model=None, cases: str = "validation", device: str = "a
             "summary": summarise(results), "default_variant": default_variant(segmenter.model.metadata)}
 
 
+def variant_name(gate: float | None, min_ml: float, flip_tta: bool) -> str:
+    gating = "ungated" if gate is None else f"gated{gate:g}"
+    return f"{gating}_min{min_ml:g}ml" + ("_tta" if flip_tta else "")
+
+
 def default_variant(metadata: dict) -> str:
     settings = metadata.get("inference", {})
-    name = f"{'gated' if settings.get('gate', True) else 'ungated'}_min{float(settings.get('min_component_ml', 0)):g}ml"
-    return name + ("_tta" if settings.get("flip_tta") else "")
+    gate = float(settings.get("gate_threshold", 0.5)) if settings.get("gate", True) else None
+    return variant_name(gate, float(settings.get("min_component_ml", 0)), bool(settings.get("flip_tta")))
 
 
 def summarise(results: dict) -> dict:
@@ -142,7 +149,8 @@ def format_summary(results: dict) -> str:
     return "\n".join(lines)
 
 
-def cross_validate(data, models_dir, folds: int = 5, device: str = "auto", train=None, progress=None) -> dict:
+def cross_validate(data, models_dir, folds: int = 5, device: str = "auto", train=None, progress=None,
+                   flip_tta: bool = True) -> dict:
     """Evaluate fold models ``models_dir/fold<k>`` on their own validation patients.
 
     ``train(fold, folder)`` is called for a fold whose model folder is missing, so the
@@ -156,7 +164,7 @@ def cross_validate(data, models_dir, folds: int = 5, device: str = "auto", train
             if train is None:
                 raise InputError(f"Missing fold model {folder}")
             train(k, folder)
-        result = evaluate_model(data, folder, "validation", device, progress=progress)
+        result = evaluate_model(data, folder, "validation", device, flip_tta=flip_tta, progress=progress)
         per_fold.append(result["summary"])
         pooled.update(result["cases"])
     summary = summarise(pooled)

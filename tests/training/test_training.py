@@ -49,7 +49,7 @@ def test_train_then_evaluate_from_the_kaggle_release(tmp_path):
     assert result.exit_code == 0, result.output
     evaluation = json.loads(out.read_text())
     assert list(evaluation["cases"]) == training["validation_cases"]
-    assert 0.0 <= evaluation["summary"]["variants"]["gated_min0ml"]["dice_mean"] <= 1.0
+    assert 0.0 <= evaluation["summary"]["variants"]["gated0.5_min0ml"]["dice_mean"] <= 1.0
     assert "Dice mean" in result.output
 
 
