@@ -33,7 +33,8 @@ def render_qc(result, path) -> Path:
     working = reorientation.apply_volume(result.image)
     image = working.array
     mask = reorientation.apply(result.mask.array) > 0
-    low, high = np.percentile(image, [1, 99.5])
+    tissue = image[image > image.min()]  # skull-stripped scans are mostly background
+    low, high = np.percentile(tissue if tissue.size else image, [1, 99.5])
     spacing = working.spacing
     width_mm, height_mm = image.shape[0] * spacing[0], image.shape[1] * spacing[1]
     scale = TILE / max(width_mm, height_mm)
