@@ -17,6 +17,7 @@ from neuroseg.transforms.context import with_context
 from neuroseg.volume import Volume
 
 BATCH_SIZE = 16
+CHUNK_SLICES = 32  # slices brought back to the full grid at once
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -142,8 +143,10 @@ class Segmenter:
         return torch.cat(outputs)
 
     def _to_input_grid(self, volume: Volume, prediction: SlicePrediction):
-        """Undo crop/resize slice by slice, threshold to uint8, clean up, undo reorientation."""
-        working_probabilities = prediction.crop.invert(prediction.probabilities)
+        """Undo crop/resize, threshold to uint8, clean up, undo reorientation; check the grid."""
+        working_probabilities = None
+        if self.keep_probabilities:
+            working_probabilities = prediction.crop.invert(prediction.probabilities)
         mask_volume = Volume(self.mask_on_input_grid(volume, prediction, working_probabilities),
                              volume.affine.copy(), volume.meta)
         check_same_grid(volume, mask_volume)
@@ -158,12 +161,22 @@ class Segmenter:
                            slice_keep=None, min_component_ml: float | None = None) -> np.ndarray:
         """The uint8 mask on the input's array grid.
 
-        ``slice_keep`` (working slices, bool) zeroes slices, as the classifier gate does;
-        evaluation uses it to compare gated and ungated masks from one prediction.
+        Probabilities are brought back to the full grid a chunk of slices at a time, so a large
+        volume never holds a full-size float copy. ``slice_keep`` (working slices, bool) zeroes
+        slices, as the classifier gate does; evaluation uses it to compare gated and ungated masks.
         """
-        if working_probabilities is None:
-            working_probabilities = prediction.crop.invert(prediction.probabilities)
-        mask = (working_probabilities >= self.threshold).astype(np.uint8)
+        crop = prediction.crop
+        n = prediction.probabilities.shape[0]
+        mask = np.zeros((*crop.source_inplane, n), dtype=np.uint8)
+        for start in range(0, n, CHUNK_SLICES):
+            part = slice(start, min(start + CHUNK_SLICES, n))
+            if working_probabilities is None:
+                if not prediction.probabilities[part].any():
+                    continue
+                chunk = crop.invert(prediction.probabilities[part])
+            else:
+                chunk = working_probabilities[:, :, part]
+            mask[:, :, part] = chunk >= self.threshold
         if slice_keep is not None:
             mask[:, :, ~np.asarray(slice_keep, dtype=bool)] = 0
         min_ml = self.min_component_ml if min_component_ml is None else min_component_ml

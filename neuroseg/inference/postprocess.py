@@ -11,8 +11,11 @@ def remove_small_components(mask: np.ndarray, min_voxels: int) -> np.ndarray:
 
     if min_voxels <= 1 or not mask.any():
         return mask
-    labels, count = ndimage.label(mask, structure=np.ones((3, 3, 3), dtype=bool))
+    box = ndimage.find_objects(mask.astype(np.uint8))[0]  # label only where the mask is: less memory
+    labels, count = ndimage.label(mask[box], structure=np.ones((3, 3, 3), dtype=bool))
     sizes = np.bincount(labels.ravel(), minlength=count + 1)
     keep = sizes >= min_voxels
     keep[0] = False
-    return keep[labels].astype(np.uint8)
+    out = np.zeros_like(mask, dtype=np.uint8)
+    out[box] = keep[labels]
+    return out

@@ -33,11 +33,14 @@ class HeadCrop:
     size: int
     source_inplane: tuple[int, int]
 
-    def apply(self, array: np.ndarray) -> torch.Tensor:
-        """``(I, J, N)`` array -> ``(N, size, size)`` float32 tensor."""
-        window = self._window(array)
-        slices = torch.from_numpy(np.ascontiguousarray(window.transpose(2, 0, 1), dtype=np.float32))
-        return _resize(slices, (self.size, self.size))
+    def apply(self, array: np.ndarray, chunk: int = 32) -> torch.Tensor:
+        """``(I, J, N)`` array -> ``(N, size, size)`` float32 tensor, ``chunk`` slices at a time."""
+        parts = []
+        for start in range(0, array.shape[2], chunk):
+            window = self._window(array[:, :, start:start + chunk])
+            slices = torch.from_numpy(np.ascontiguousarray(window.transpose(2, 0, 1), dtype=np.float32))
+            parts.append(_resize(slices, (self.size, self.size)))
+        return torch.cat(parts)
 
     def invert(self, slices: torch.Tensor) -> np.ndarray:
         """``(N, size, size)`` float tensor -> ``(I, J, N)`` float32 array on the working grid."""
