@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from neuroseg.errors import InputError
-from neuroseg.io.dicom import SeriesPlan, collect_series, plan_series, read_volume
+from neuroseg.io.dicom import SeriesPlan, _int, collect_series, plan_series, read_volume
 
 # Names that mark a FLAIR (fluid-attenuated inversion recovery) series in the text attributes.
 FLAIR_PATTERN = re.compile(r"flair|dark[\s_-]*fluid|fluid[\s_-]*att", re.IGNORECASE)
@@ -260,13 +260,6 @@ def _float(value) -> float | None:
         return float(value) if value not in (None, "") else None
     except (TypeError, ValueError):
         return None
-
-
-def _int(value) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return 0
 
 
 def _list(value) -> list:
