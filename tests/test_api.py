@@ -1,0 +1,25 @@
+"""The Python API the README shows: neuroseg.segment on a path or a Volume."""
+
+import numpy as np
+
+import neuroseg
+from neuroseg.export.writer import write_outputs
+from neuroseg.inference import Segmenter
+from tests.conftest import blob_volume
+
+
+def test_segment_a_volume_returns_mask_on_its_grid_and_a_report(tiny_model):
+    volume = blob_volume()
+    result = neuroseg.segment(volume, model=tiny_model, device="cpu")
+    assert result.mask.same_grid(volume) and result.mask.array.dtype == np.uint8
+    assert result.report["input"]["shape"] == list(volume.shape)
+    assert result.report["tumour_volume_ml"] == round(result.volume_ml, 3)
+
+
+def test_segmenter_loaded_once_serves_many_volumes(tiny_model, tmp_path):
+    segmenter = Segmenter(tiny_model, device="cpu")
+    for index, shape in enumerate([(40, 48, 12), (32, 32, 8)]):
+        result = segmenter.segment(blob_volume(shape=shape, centre=(10, 10, 4), radius=3))
+        written = write_outputs(result, tmp_path / str(index))
+        assert [p.name for p in written][-1] == "report.json"
+        assert result.mask.shape == shape
