@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -164,11 +165,30 @@ def train(
     console = _console()
     config = TrainConfig(size=size, seg_features=features, cls_features=features, epochs=epochs,
                          batch_size=batch_size, max_minutes=max_minutes, seed=seed)
-    run_training(data, output, config, folds=folds, fold=fold, split_seed=seed, device=resolve_device(device),
-                 cache_path=cache, log=lambda record: console.print(_compact(record), highlight=False),
-                 progress=lambda items: _track(items, "Preparing slices"),
-                 command=_command_line(context))
+    with _epoch_progress(console) as log:
+        run_training(data, output, config, folds=folds, fold=fold, split_seed=seed, device=resolve_device(device),
+                     cache_path=cache, log=log, progress=lambda items: _track(items, "Preparing slices"),
+                     command=_command_line(context))
     console.print(f"wrote {output}")
+
+
+@contextmanager
+def _epoch_progress(console):
+    """A progress bar over epochs with the latest losses; every record is also printed as a line."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} epochs"),
+               TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("training", total=None)
+
+        def log(record):
+            progress.console.print(_compact(record), highlight=False)
+            if isinstance(record, dict) and "epoch" in record:
+                progress.update(task, completed=record["epoch"], total=record["of"],
+                                description=f"seg {record['seg_loss']:.3f} cls {record['cls_loss']:.3f}")
+
+        yield log
 
 
 def _command_line(context: typer.Context) -> str:

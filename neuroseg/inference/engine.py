@@ -158,7 +158,8 @@ class Segmenter:
         return mask_volume, probabilities
 
     def mask_on_input_grid(self, volume: Volume, prediction: SlicePrediction, working_probabilities=None,
-                           slice_keep=None, min_component_ml: float | None = None) -> np.ndarray:
+                           slice_keep=None, min_component_ml: float | None = None,
+                           threshold: float | None = None) -> np.ndarray:
         """The uint8 mask on the input's array grid.
 
         Probabilities are brought back to the full grid a chunk of slices at a time, so a large
@@ -166,6 +167,7 @@ class Segmenter:
         slices, as the classifier gate does; evaluation uses it to compare gated and ungated masks.
         """
         crop = prediction.crop
+        threshold = self.threshold if threshold is None else threshold
         n = prediction.probabilities.shape[0]
         mask = np.zeros((*crop.source_inplane, n), dtype=np.uint8)
         for start in range(0, n, CHUNK_SLICES):
@@ -176,7 +178,7 @@ class Segmenter:
                 chunk = crop.invert(prediction.probabilities[part])
             else:
                 chunk = working_probabilities[:, :, part]
-            mask[:, :, part] = chunk >= self.threshold
+            mask[:, :, part] = chunk >= threshold
         if slice_keep is not None:
             mask[:, :, ~np.asarray(slice_keep, dtype=bool)] = 0
         min_ml = self.min_component_ml if min_component_ml is None else min_component_ml

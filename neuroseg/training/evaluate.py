@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from pathlib import Path
@@ -16,6 +17,7 @@ from neuroseg.volume import Volume
 # threshold (None: every slice segmented) and the smallest 3D component kept.
 GATE_CHOICES = (None, 0.1, 0.25, 0.5)
 MIN_COMPONENT_CHOICES_ML = (0.0, 0.25, 1.0)
+THRESHOLD_CHOICES = (0.3, 0.4, 0.5)
 
 
 def select_cases(all_ids, metadata: dict, cases: str) -> list[str]:
@@ -60,13 +62,12 @@ def evaluate_case(segmenter, image: Volume, label: Volume, flip_tta: bool = Fals
     classifier = np.array([prediction.classifier[prediction.reorientation.working_to_source_slice(k, n)]
                            for k in range(n)])
     variants = {}
-    for gate in GATE_CHOICES:
-        for min_ml in MIN_COMPONENT_CHOICES_ML:
-            keep = None if gate is None else prediction.classifier >= gate
-            mask = segmenter.mask_on_input_grid(image, prediction, working, keep, min_ml)
-            name = variant_name(gate, min_ml, flip_tta)
-            variants[name] = {"dice": dice(mask, truth), "slices_pred": per_slice(mask, axis).tolist(),
-                              "volume_ml": float(mask.sum()) * image.voxel_volume_ml}
+    for gate, min_ml, threshold in itertools.product(GATE_CHOICES, MIN_COMPONENT_CHOICES_ML, THRESHOLD_CHOICES):
+        keep = None if gate is None else prediction.classifier >= gate
+        mask = segmenter.mask_on_input_grid(image, prediction, working, keep, min_ml, threshold)
+        name = variant_name(gate, min_ml, flip_tta, threshold)
+        variants[name] = {"dice": dice(mask, truth), "slices_pred": per_slice(mask, axis).tolist(),
+                          "volume_ml": float(mask.sum()) * image.voxel_volume_ml}
     return {"slices_true": truth_slices.tolist(), "classifier": classifier.round(4).tolist(),
             "volume_ml_true": float(truth.sum()) * image.voxel_volume_ml, "variants": variants,
             "seconds": round(time.perf_counter() - started, 2)}
@@ -91,15 +92,17 @@ def evaluate_model(data, model=None, cases: str = "validation", device: str = "a
             "summary": summarise(results), "default_variant": default_variant(segmenter.model.metadata)}
 
 
-def variant_name(gate: float | None, min_ml: float, flip_tta: bool) -> str:
+def variant_name(gate: float | None, min_ml: float, flip_tta: bool, threshold: float = 0.5) -> str:
     gating = "ungated" if gate is None else f"gated{gate:g}"
-    return f"{gating}_min{min_ml:g}ml" + ("_tta" if flip_tta else "")
+    return (f"{gating}_min{min_ml:g}ml" + ("" if threshold == 0.5 else f"_t{threshold:g}")
+            + ("_tta" if flip_tta else ""))
 
 
 def default_variant(metadata: dict) -> str:
     settings = metadata.get("inference", {})
     gate = float(settings.get("gate_threshold", 0.5)) if settings.get("gate", True) else None
-    return variant_name(gate, float(settings.get("min_component_ml", 0)), bool(settings.get("flip_tta")))
+    return variant_name(gate, float(settings.get("min_component_ml", 0)), bool(settings.get("flip_tta")),
+                        float(settings.get("threshold", 0.5)))
 
 
 def summarise(results: dict) -> dict:
