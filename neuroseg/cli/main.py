@@ -9,6 +9,8 @@ from typing import Optional
 
 import typer
 
+from neuroseg.errors import InputError  # a light module: --help stays instant
+
 app = typer.Typer(
     name="neuroseg", add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
     help="Find and outline brain tumours in FLAIR MRI (NIfTI or DICOM).",
@@ -27,9 +29,6 @@ def _version(value: bool):
 def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                        help="Show the version and exit.")):
     """Find and outline brain tumours in FLAIR MRI (NIfTI or DICOM)."""
-
-
-from neuroseg.errors import InputError  # noqa: E402  (light: no heavy imports)
 
 
 def friendly_errors(command):
