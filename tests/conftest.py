@@ -43,6 +43,27 @@ def tiny_model(tmp_path_factory) -> Path:
     return make_tiny_model(tmp_path_factory.mktemp("tiny_model"))
 
 
+class BrightNet(torch.nn.Module):
+    """Logits that mark bright voxels of the centre channel: a known, deterministic 'segmenter'."""
+
+    def forward(self, x):
+        return (x[:, x.shape[1] // 2 : x.shape[1] // 2 + 1] - 0.5) * 20
+
+
+class AlwaysTumour(torch.nn.Module):
+    def forward(self, x):
+        return torch.full((x.shape[0], 1), 5.0)
+
+
+def bright_model():
+    """A Model whose mask is the bright blob of :func:`blob_volume`, through the whole pipeline."""
+    from neuroseg.models.store import Model
+
+    metadata = {"input": {"size": 64, "context_slices": 1}, "weights": {},
+                "inference": {"gate": True, "min_component_ml": 0.0}}
+    return Model(BrightNet(), AlwaysTumour(), metadata, path="bright")
+
+
 def blob_volume(shape=(40, 48, 12), centre=(12, 30, 7), radius=5.0, affine=None) -> "Volume":
     """A head-like ellipsoid with one bright blob; returns a Volume (float32)."""
     from neuroseg.volume import Volume

@@ -18,6 +18,15 @@ def bounding_box_mm(mask_volume) -> dict | None:
             "voxel_min": lo.tolist(), "voxel_max": hi.tolist()}
 
 
+def dicom_slices(result) -> list[dict] | None:
+    """Tumour slices named as a DICOM viewer shows them (array axis 2 is the sorted series)."""
+    meta = result.image.meta
+    if meta.get("format") != "dicom" or "source_instance_numbers" not in meta or result.slice_axis != 2:
+        return None
+    return [{"index": k, "instance_number": meta["source_instance_numbers"][k],
+             "sop_instance_uid": meta["source_sop_instance_uids"][k]} for k in result.tumour_slices]
+
+
 def build_report(result, segmenter) -> dict:
     from neuroseg import __version__
 
@@ -40,6 +49,7 @@ def build_report(result, segmenter) -> dict:
         "tumour_voxels": int(mask.array.sum()),
         "slice_axis": result.slice_axis,
         "tumour_slices": result.tumour_slices,
+        **({"tumour_slices_dicom": named} if (named := dicom_slices(result)) is not None else {}),
         "slices": [
             {"index": k, "classifier_probability": round(float(p), 4), "tumour_voxels": int(n)}
             for k, (p, n) in enumerate(zip(result.slice_probabilities, per_slice_voxels))

@@ -330,6 +330,7 @@ def read_volume(plan: SeriesPlan, folder, series_meta: dict | None = None) -> Vo
         "source_files": [s.path for s in plan.slices],
         "source_frames": [s.frame for s in plan.slices],
         "source_sop_instance_uids": [s.sop_instance_uid for s in plan.slices],
+        "source_instance_numbers": [s.instance_number for s in plan.slices],
         "source_affine": affine.tolist(),  # RAS+, voxel [column, row, sorted slice]
         "source_shape": list(array.shape),
         "files": [s.path for s in plan.slices],

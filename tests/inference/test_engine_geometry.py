@@ -2,35 +2,18 @@
 
 import numpy as np
 import pytest
-import torch
-from torch import nn
 
 from neuroseg.errors import GeometryError
 from neuroseg.inference import Segmenter
 from neuroseg.inference.engine import check_same_grid
-from neuroseg.models.store import Model
 from neuroseg.volume import Volume
-from tests.conftest import blob_volume
+from tests.conftest import blob_volume, bright_model
 from tests.geometry import FLIPS, PERMUTATIONS, reorder, rotate_affine
-
-
-class BrightNet(nn.Module):
-    """Logits that mark bright voxels of the centre channel: a known, deterministic 'model'."""
-
-    def forward(self, x):
-        return (x[:, x.shape[1] // 2 : x.shape[1] // 2 + 1] - 0.5) * 20
-
-
-class AlwaysTumour(nn.Module):
-    def forward(self, x):
-        return torch.full((x.shape[0], 1), 5.0)
 
 
 @pytest.fixture(scope="module")
 def bright_segmenter():
-    metadata = {"input": {"size": 64, "context_slices": 1}, "weights": {},
-                "inference": {"gate": True, "min_component_ml": 0.0}}
-    return Segmenter(Model(BrightNet(), AlwaysTumour(), metadata, path="bright"), device="cpu")
+    return Segmenter(bright_model(), device="cpu")
 
 
 def _dice(a, b):

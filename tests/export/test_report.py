@@ -1,0 +1,29 @@
+"""Report fields that tie the result back to the source."""
+
+import numpy as np
+import pydicom
+
+from neuroseg.inference import Segmenter
+from tests.conftest import blob_volume, bright_model
+from tests.dicom_factory import write_series
+
+
+def test_dicom_tumour_slices_name_their_source_images(tmp_path):
+    files = write_series(blob_volume(), tmp_path / "series", names="shuffled")
+    result = Segmenter(bright_model(), device="cpu").segment(tmp_path / "series")
+    named = result.report["tumour_slices_dicom"]
+    assert len(named) >= 5
+    assert [entry["index"] for entry in named] == result.tumour_slices
+    by_uid = {pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID: f for f in files}
+    for entry in named:
+        source = pydicom.dcmread(by_uid[entry["sop_instance_uid"]], stop_before_pixels=True)
+        assert int(source.InstanceNumber) == entry["instance_number"]
+        # the named image holds the mask's slice: its position is that slice's origin
+        position = np.asarray(source.ImagePositionPatient, dtype=float) * [-1, -1, 1]  # LPS -> RAS
+        corner = (result.mask.affine @ [0, 0, entry["index"], 1])[:3]
+        np.testing.assert_allclose(position, corner, atol=1e-3)
+
+
+def test_nifti_reports_have_no_dicom_slice_names(tmp_path, tiny_model):
+    result = Segmenter(tiny_model, device="cpu").segment(blob_volume())
+    assert "tumour_slices_dicom" not in result.report
