@@ -105,7 +105,6 @@ def run(
     console = _console()
     with console.status("Loading model…"):
         segmenter = Segmenter(model, device=device, keep_probabilities=probabilities)
-    console.print(f"Device: {segmenter.device}")
     with console.status(f"Segmenting {input}…"):
         result = segmenter.segment(input, series_uid=series)
     written = write_outputs(result, output, force=force, probabilities=probabilities, output_format=output_format)
@@ -117,7 +116,7 @@ def _summary(console, result, written):
     found = "[bold red]tumour found[/]" if report["tumour_found"] else "[green]no tumour found[/]"
     console.print(f"{found}: {report['tumour_volume_ml']:.1f} mL on {len(report['tumour_slices'])} slices "
                   f"{_ranges(report['tumour_slices'])} (axis {report['slice_axis']}), "
-                  f"{sum(result.timings.values()):.2f} s")
+                  f"{sum(result.timings.values()):.2f} s on {report['device']}")
     for warning in report.get("warnings", []):
         console.print(f"[bold yellow]warning:[/] {warning}")
     for path in written:

@@ -102,3 +102,15 @@ def test_version_and_help():
 def test_help_does_not_import_torch():
     code = "import sys; from neuroseg.cli.main import app; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_folder_of_nifti_files_points_to_batch(scan, tmp_path, tiny_model):
+    result = runner.invoke(app, ["run", str(scan.parent), "-o", str(tmp_path / "o"), "--model", str(tiny_model)])
+    assert result.exit_code == 2
+    assert "neuroseg batch" in result.output
+
+
+def test_summary_names_the_device_used(scan, tmp_path, tiny_model):
+    result = runner.invoke(app, ["run", str(scan), "-o", str(tmp_path / "o"), "--model", str(tiny_model),
+                                 "--device", "cpu"])
+    assert result.exit_code == 0 and " on cpu" in result.output
