@@ -91,10 +91,7 @@ class Segmenter:
         mask, probabilities = self._to_input_grid(volume, prediction)
         timings["postprocess"] = time.perf_counter() - start
         reorientation = prediction.reorientation
-        n = volume.shape[reorientation.slice_axis]
-        per_slice = np.zeros(n, dtype=np.float32)
-        for k in range(n):
-            per_slice[reorientation.working_to_source_slice(k, n)] = prediction.classifier[k]
+        per_slice = reorientation.to_source_order(prediction.classifier).astype(np.float32)
         result = SegmentationResult(volume, mask, probabilities, reorientation.slice_axis, per_slice, timings)
         result.report = build_report(result, self)
         return result

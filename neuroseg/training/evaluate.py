@@ -56,11 +56,9 @@ def evaluate_case(segmenter, image: Volume, label: Volume, flip_tta: bool = Fals
     prediction = segmenter.predict(image)
     working = prediction.crop.invert(prediction.probabilities)
     axis = prediction.reorientation.slice_axis
-    n = image.shape[axis]
     truth = label.array > 0
     truth_slices = per_slice(truth, axis)
-    classifier = np.array([prediction.classifier[prediction.reorientation.working_to_source_slice(k, n)]
-                           for k in range(n)])
+    classifier = prediction.reorientation.to_source_order(prediction.classifier)
     variants = {}
     for gate, min_ml, threshold in itertools.product(GATE_CHOICES, MIN_COMPONENT_CHOICES_ML, THRESHOLD_CHOICES):
         keep = None if gate is None else prediction.classifier >= gate

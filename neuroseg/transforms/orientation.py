@@ -66,3 +66,8 @@ class Reorientation:
 
     def working_to_source_slice(self, k: int, n_slices: int) -> int:
         return n_slices - 1 - k if self.slice_axis_flipped else k
+
+    def to_source_order(self, per_working_slice: np.ndarray) -> np.ndarray:
+        """Per-slice values (working slice order) -> the same values in source slice order."""
+        values = np.asarray(per_working_slice)
+        return values[::-1].copy() if self.slice_axis_flipped else values.copy()

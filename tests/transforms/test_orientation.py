@@ -44,3 +44,14 @@ def test_working_slice_maps_back_to_source_slice():
     for k in range(n):
         np.testing.assert_array_equal(working[:, :, k],
                                       stored.array[:, :, reorientation.working_to_source_slice(k, n)])
+
+
+def test_per_slice_values_follow_the_source_slice_order():
+    for flips in ((False, False, False), (False, False, True)):
+        stored = reorder(blob_volume(), (0, 1, 2), flips)
+        reorientation = Reorientation.to_working(stored)
+        n = stored.shape[2]
+        values = np.arange(n) * 10
+        source = reorientation.to_source_order(values)
+        for k in range(n):
+            assert source[reorientation.working_to_source_slice(k, n)] == values[k]
