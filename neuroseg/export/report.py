@@ -32,7 +32,6 @@ def build_report(result, segmenter) -> dict:
 
     image, mask = result.image, result.mask
     metadata = segmenter.model.metadata
-    per_slice_voxels = mask.array.sum(axis=tuple(a for a in range(3) if a != result.slice_axis))
     return {
         "neuroseg_version": __version__,
         "input": {
@@ -52,7 +51,7 @@ def build_report(result, segmenter) -> dict:
         **({"tumour_slices_dicom": named} if (named := dicom_slices(result)) is not None else {}),
         "slices": [
             {"index": k, "classifier_probability": round(float(p), 4), "tumour_voxels": int(n)}
-            for k, (p, n) in enumerate(zip(result.slice_probabilities, per_slice_voxels))
+            for k, (p, n) in enumerate(zip(result.slice_probabilities, result.per_slice_voxels))
         ],
         "bounding_box_mm": bounding_box_mm(mask),
         "model": {

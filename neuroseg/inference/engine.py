@@ -52,9 +52,14 @@ class SegmentationResult:
     report: dict = field(default_factory=dict)
 
     @property
-    def tumour_slices(self) -> list[int]:
+    def per_slice_voxels(self) -> np.ndarray:
+        """Tumour voxels on each source slice along ``slice_axis``."""
         other = tuple(a for a in range(3) if a != self.slice_axis)
-        return [int(k) for k in np.flatnonzero(self.mask.array.any(axis=other))]
+        return self.mask.array.sum(axis=other, dtype=np.int64)
+
+    @property
+    def tumour_slices(self) -> list[int]:
+        return [int(k) for k in np.flatnonzero(self.per_slice_voxels)]
 
     @property
     def volume_ml(self) -> float:

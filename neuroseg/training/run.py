@@ -73,7 +73,8 @@ def run_training(data, output, config: TrainConfig, folds: int = 5, fold: int = 
                       "flip_tta": False, "chosen_by": "defaults; see metrics.cross_validation when present"},
         "training": {
             "command": command or " ".join(sys.argv),
-            "data": str(data), "data_source": cache.info.get("source"), "cases": len(cache.case_ids), "folds": folds, "fold": fold,
+            "data": str(data), "data_source": cache.info.get("source"), "cases": len(cache.case_ids),
+            "folds": folds, "fold": fold,
             "split_seed": split_seed, "train_cases": train_ids, "validation_cases": val_ids,
             "config": asdict(config), "device": str(device),
             "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor(),
