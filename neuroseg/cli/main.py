@@ -145,6 +145,11 @@ def train(
     batch_size: int = typer.Option(32, help="Slices per batch."),
     size: int = typer.Option(192, help="In-plane size of the model's input."),
     features: int = typer.Option(16, help="Width of the first ResUNet block."),
+    classifier_features: Optional[int] = typer.Option(None, help="Width of the classifier (default: --features)."),
+    classifier_pool: str = typer.Option("avg", help="Classifier pooling: avg, or avgmax (keeps small lesions)."),
+    segmenter_from: Optional[Path] = typer.Option(
+        None, help="Keep this model folder's segmenter (same split) and train only the classifier."),
+    learning_rate: float = typer.Option(2e-3, help="Peak learning rate (cosine schedule)."),
     folds: int = typer.Option(5, help="Patient-level folds; one is held out for validation."),
     fold: int = typer.Option(0, help="Which fold is the validation set."),
     seed: int = typer.Option(0, help="Seed of the patient split and of training."),
@@ -161,12 +166,13 @@ def train(
     if (output / "metadata.json").exists() and not force:
         raise OutputError(f"Model folder exists: {output} (use --force to overwrite)")
     console = _console()
-    config = TrainConfig(size=size, seg_features=features, cls_features=features, epochs=epochs,
-                         batch_size=batch_size, max_minutes=max_minutes, seed=seed)
+    config = TrainConfig(size=size, seg_features=features, cls_features=classifier_features or features,
+                         cls_pool=classifier_pool, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                         max_minutes=max_minutes, seed=seed)
     with _epoch_progress(console) as log:
         run_training(data, output, config, folds=folds, fold=fold, split_seed=seed, device=resolve_device(device),
                      cache_path=cache, log=log, progress=lambda items: _track(items, "Preparing slices"),
-                     command=_command_line(context))
+                     command=_command_line(context), segmenter_from=segmenter_from)
     console.print(f"wrote {output}")
 
 

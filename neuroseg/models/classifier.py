@@ -2,16 +2,36 @@
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
+POOLS = ("avg", "avgmax")
 
-def build_classifier(in_channels: int = 3, features: int = 16, layers=(1, 1, 1, 1)) -> nn.Module:
+
+class AvgMaxPool(nn.Module):
+    """Global average and global max pooling side by side.
+
+    Average pooling alone dilutes a lesion that fills a few cells of the last feature map;
+    the max keeps it visible, which is where the classifier's misses were (small areas).
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([x.mean(dim=(2, 3), keepdim=True), x.amax(dim=(2, 3), keepdim=True)], dim=1)
+
+
+def build_classifier(in_channels: int = 3, features: int = 16, layers=(1, 1, 1, 1), pool: str = "avg") -> nn.Module:
     """A small 2D ResNet with basic residual blocks and one logit output."""
     from monai.networks.nets import ResNet
 
     if features < 1:
         raise ValueError(f"features must be >= 1, not {features}")
-    return ResNet(
+    if pool not in POOLS:
+        raise ValueError(f"pool must be one of {', '.join(POOLS)}, not {pool!r}")
+    network = ResNet(
         block="basic", layers=list(layers), block_inplanes=[features * 2**i for i in range(4)],
         spatial_dims=2, n_input_channels=in_channels, num_classes=1, conv1_t_size=7, conv1_t_stride=2,
     )
+    if pool == "avgmax":
+        network.avgpool = AvgMaxPool()
+        network.fc = nn.Linear(2 * network.fc.in_features, 1)
+    return network

@@ -6,7 +6,7 @@ import json
 import platform
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -46,16 +46,23 @@ def split_cases(case_ids, folds: int, fold: int, seed: int) -> tuple[list[str], 
 
 def run_training(data, output, config: TrainConfig, folds: int = 5, fold: int = 0, split_seed: int = 0,
                  device: torch.device = torch.device("cpu"), cache_path=None, log=print, progress=None,
-                 command: str | None = None) -> Path:
+                 command: str | None = None, segmenter_from=None) -> Path:
+    """Train and write a model folder. With ``segmenter_from`` (a model folder trained on the
+    same split), keep that model's segmenter and train only a new classifier."""
     from neuroseg import __version__
     from neuroseg.models.store import save_model
 
     cache = load_or_build_cache(data, config.size, cache_path, progress)
     train_ids, val_ids = split_cases(cache.case_ids, folds, fold, split_seed)
+    base = _base_model(segmenter_from, config, train_ids) if segmenter_from is not None else None
+    if base is not None:
+        seg = base.metadata["architecture"]["segmenter"]
+        config = replace(config, seg_features=seg["features"], seg_depth=seg["depth"])
     log(f"training on {len(train_ids)} patients, validating on {len(val_ids)} (fold {fold} of {folds}), "
-        f"device {device}")
+        f"device {device}" + (f", segmenter kept from {segmenter_from}" if base is not None else ""))
     started = time.perf_counter()
-    segmenter, classifier, history = train_networks(cache, train_ids, val_ids, config, device, log)
+    segmenter, classifier, history = train_networks(cache, train_ids, val_ids, config, device, log,
+                                                    segmenter=base.segmenter if base is not None else None)
     minutes = (time.perf_counter() - started) / 60
     metadata = {
         "name": MODEL_NAME,
@@ -82,4 +89,28 @@ def run_training(data, output, config: TrainConfig, folds: int = 5, fold: int = 
         },
         "metrics": {"validation_model_grid": {k: v for k, v in history[-1].items() if k.startswith("val_")}},
     }
+    if base is not None:
+        metadata["training"]["segmenter_from"] = {
+            "model": str(segmenter_from), "sha256": base.metadata["weights"]["segmenter"]["sha256"],
+            "training": {k: v for k, v in base.metadata["training"].items() if k != "history"},
+            "metrics": base.metadata.get("metrics", {}),
+        }
+        metadata["inference"] = dict(base.metadata["inference"], chosen_by=(
+            "kept from the segmenter's model; measure again with `neuroseg evaluate` before relying on it: "
+            + base.metadata["inference"].get("chosen_by", "")))
     return save_model(output, segmenter, classifier, json.loads(json.dumps(metadata, default=float)))
+
+
+def _base_model(path, config: TrainConfig, train_ids):
+    """The model whose segmenter is kept; it must share the input and the training patients."""
+    from neuroseg.errors import ModelError
+    from neuroseg.models.store import load_model
+
+    base = load_model(path)
+    if base.input_size != config.size or base.context != config.context:
+        raise ModelError(f"{path} takes {base.input_size}px slices with {base.context} context slices; "
+                         f"this run uses {config.size}px and {config.context}")
+    if sorted(base.metadata.get("training", {}).get("train_cases", [])) != sorted(train_ids):
+        raise ModelError(f"{path} was trained on other patients than this split's training set; "
+                         "use the same --folds, --fold and --seed")
+    return base

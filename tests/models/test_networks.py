@@ -28,3 +28,20 @@ def test_resunet_rejects_bad_hyper_parameters(kwargs):
 def test_classifier_gives_one_logit_per_slice():
     net = build_classifier(in_channels=3, features=4).eval()
     assert net(torch.zeros(5, 3, 64, 64)).shape == (5, 1)
+
+
+def test_avgmax_classifier_sees_a_small_bright_spot_that_average_pooling_dilutes():
+    from neuroseg.models.classifier import AvgMaxPool
+
+    features = torch.zeros(2, 3, 8, 8)
+    features[1, :, 4, 4] = 1.0  # one cell of 64
+    pooled = AvgMaxPool()(features)
+    assert pooled.shape == (2, 6, 1, 1)
+    assert pooled[1, 3:].flatten().tolist() == [1.0, 1.0, 1.0]  # the max half keeps it whole
+    net = build_classifier(in_channels=3, features=4, pool="avgmax").eval()
+    assert net(torch.zeros(5, 3, 64, 64)).shape == (5, 1)
+
+
+def test_classifier_rejects_an_unknown_pool():
+    with pytest.raises(ValueError, match="pool"):
+        build_classifier(pool="median")

@@ -56,3 +56,50 @@ def test_train_then_evaluate_from_the_kaggle_release(tmp_path):
 def test_existing_model_folder_is_refused(tmp_path, tiny_model):
     result = runner.invoke(app, ["train", str(tmp_path), "-o", str(tiny_model)])
     assert result.exit_code == 3 and "exists" in result.output
+
+
+@pytest.mark.slow
+def test_training_only_the_classifier_keeps_the_segmenter_and_records_where_it_came_from(tmp_path):
+    import torch
+
+    from neuroseg.models.store import load_model
+
+    data = shared_path("kaggle-sample", "kaggle_3m")
+    common = ["--epochs", "1", "--size", "64", "--features", "4", "--folds", "2", "--batch-size", "8",
+              "--device", "cpu"]
+    base, derived = tmp_path / "base", tmp_path / "derived"
+    assert runner.invoke(app, ["train", str(data), "-o", str(base), *common]).exit_code == 0
+    result = runner.invoke(app, ["train", str(data), "-o", str(derived), *common, "--segmenter-from", str(base),
+                                 "--classifier-pool", "avgmax", "--seed", "0"])
+    assert result.exit_code == 0, result.output
+    old, new = load_model(base), load_model(derived)
+    for (name, a), b in zip(old.segmenter.state_dict().items(), new.segmenter.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert new.metadata["architecture"]["classifier"]["pool"] == "avgmax"
+    kept = new.metadata["training"]["segmenter_from"]
+    assert kept["sha256"] == old.metadata["weights"]["segmenter"]["sha256"]
+    assert kept["training"]["train_cases"] == new.metadata["training"]["train_cases"]
+
+    other_split = runner.invoke(app, ["train", str(data), "-o", str(tmp_path / "x"), *common, "--fold", "1",
+                                      "--segmenter-from", str(base)])
+    assert other_split.exit_code == 4  # a model that does not fit the run
+    assert "other patients" in other_split.output and "Traceback" not in other_split.output
+
+
+@pytest.mark.slow
+def test_classifier_cross_validation_script_reports_every_fold(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    data = shared_path("kaggle-sample", "kaggle_3m")
+    out = tmp_path / "cv.json"
+    subprocess.run([sys.executable, str(REPO / "scripts" / "cv_classifier.py"), str(data), "-o", str(out),
+                    "--folds", "2", "--epochs", "1", "--size", "64", "--features", "4", "--batch-size", "8"],
+                   check=True, capture_output=True)
+    results = json.loads(out.read_text())
+    assert sorted(results["folds"]) == ["0", "1"]
+    assert all(0.0 <= fold["accuracy"] <= 1.0 and fold["slices"] > 0 for fold in results["folds"].values())
+    assert min(f["accuracy"] for f in results["folds"].values()) <= results["accuracy_pooled"] \
+        <= max(f["accuracy"] for f in results["folds"].values())
