@@ -32,11 +32,13 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=192)
     parser.add_argument("--features", type=int, default=16)
     parser.add_argument("--pool", default="avg")
+    parser.add_argument("--no-stem-max-pool", action="store_true", help="finer feature maps, ~1.7x slower")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
     config = TrainConfig(size=args.size, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-                         cls_features=args.features, cls_pool=args.pool, seed=args.seed, validate_dice=False)
+                         cls_features=args.features, cls_pool=args.pool,
+                         cls_stem_max_pool=not args.no_stem_max_pool, seed=args.seed, validate_dice=False)
     cache = load_or_build_cache(args.data, config.size)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     results = {"config": {k: v for k, v in vars(args).items()}, "folds": {}}

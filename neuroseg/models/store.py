@@ -49,7 +49,8 @@ def build_networks(architecture: dict) -> tuple[nn.Module, nn.Module]:
 
     seg, cls = architecture["segmenter"], architecture["classifier"]
     segmenter = ResUNet(seg["in_channels"], 1, seg["features"], seg["depth"])
-    classifier = build_classifier(cls["in_channels"], cls["features"], tuple(cls["layers"]), cls.get("pool", "avg"))
+    classifier = build_classifier(cls["in_channels"], cls["features"], tuple(cls["layers"]), cls.get("pool", "avg"),
+                                  cls.get("stem_max_pool", True))
     return segmenter, classifier
 
 

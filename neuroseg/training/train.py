@@ -24,6 +24,7 @@ class TrainConfig:
     cls_features: int = 16
     cls_layers: tuple = (1, 1, 1, 1)
     cls_pool: str = "avg"
+    cls_stem_max_pool: bool = True
     epochs: int = 60
     batch_size: int = 32
     learning_rate: float = 2e-3
@@ -41,7 +42,7 @@ class TrainConfig:
                           "depth": self.seg_depth},
             "classifier": {"class": "monai.networks.nets.ResNet", "in_channels": channels,
                            "features": self.cls_features, "layers": list(self.cls_layers),
-                           "pool": self.cls_pool},
+                           "pool": self.cls_pool, "stem_max_pool": self.cls_stem_max_pool},
         }
 
 

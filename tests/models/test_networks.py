@@ -45,3 +45,12 @@ def test_avgmax_classifier_sees_a_small_bright_spot_that_average_pooling_dilutes
 def test_classifier_rejects_an_unknown_pool():
     with pytest.raises(ValueError, match="pool"):
         build_classifier(pool="median")
+
+
+def test_classifier_without_stem_max_pool_keeps_finer_feature_maps():
+    sizes = {}
+    for stem in (True, False):
+        net = build_classifier(in_channels=3, features=4, stem_max_pool=stem).eval()
+        net.layer1.register_forward_hook(lambda m, i, out, stem=stem: sizes.__setitem__(stem, out.shape[-1]))
+        assert net(torch.zeros(1, 3, 64, 64)).shape == (1, 1)
+    assert sizes == {True: 16, False: 32}

@@ -41,3 +41,25 @@ def test_shipped_model_is_complete_and_small():
     assert metadata["training"]["validation_cases"] and metadata["training"]["train_cases"]
     assert not set(metadata["training"]["validation_cases"]) & set(metadata["training"]["train_cases"])
     load_model(folder)
+
+
+@pytest.mark.parametrize("pool, stem", [("avgmax", False), ("avg", True)])
+def test_classifier_options_are_stored_and_rebuilt(tmp_path, pool, stem):
+    from neuroseg.models.store import build_networks, save_model
+    from neuroseg.training.train import TrainConfig
+
+    config = TrainConfig(size=32, seg_features=4, cls_features=4, seg_depth=2, cls_pool=pool, cls_stem_max_pool=stem)
+    segmenter, classifier = build_networks(config.architecture())
+    metadata = {"architecture": config.architecture(), "input": {"size": 32, "context_slices": 1}}
+    model = load_model(save_model(tmp_path / "m", segmenter, classifier, metadata))  # strict state-dict load
+    x = torch.rand(2, 3, 32, 32)
+    torch.testing.assert_close(model.classifier(x), classifier.eval()(x), atol=1e-2, rtol=1e-2)  # float16 weights
+
+
+def test_model_folders_from_before_the_classifier_options_load_as_average_pooling(tmp_path):
+    folder = make_tiny_model(tmp_path / "m")
+    metadata = json.loads((folder / "metadata.json").read_text())
+    for key in ("pool", "stem_max_pool"):
+        del metadata["architecture"]["classifier"][key]
+    (folder / "metadata.json").write_text(json.dumps(metadata))
+    assert type(load_model(folder).classifier.avgpool).__name__ == "AdaptiveAvgPool2d"
