@@ -41,7 +41,7 @@ def main() -> None:
                          cls_stem_max_pool=not args.no_stem_max_pool, seed=args.seed, validate_dice=False)
     cache = load_or_build_cache(args.data, config.size)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    results = {"config": {k: v for k, v in vars(args).items()}, "folds": {}}
+    results = {"config": dict(vars(args)), "folds": {}}
     for fold in args.only_folds if args.only_folds is not None else range(args.folds):
         train_ids, val_ids = split_cases(cache.case_ids, args.folds, fold, args.seed)
         started = time.perf_counter()

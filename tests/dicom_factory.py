@@ -46,7 +46,8 @@ def oblique_affine(spacing=(0.9, 0.9, 4.0), origin=(20.0, 25.0, -30.0)) -> np.nd
     return rotation(0, 20) @ rotation(1, 12) @ axial_affine(spacing, origin)
 
 
-def _base(study: dict, series_uid: str, description: str, number: int, inversion_time, sop_class=MRImageStorage):
+def new_instance(sop_class: str) -> Dataset:
+    """An empty dataset with file meta and a fresh SOPInstanceUID of ``sop_class``."""
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = sop_class
     meta.MediaStorageSOPInstanceUID = generate_uid()
@@ -55,6 +56,11 @@ def _base(study: dict, series_uid: str, description: str, number: int, inversion
     ds.file_meta = meta
     ds.SOPClassUID = sop_class
     ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    return ds
+
+
+def _base(study: dict, series_uid: str, description: str, number: int, inversion_time, sop_class=MRImageStorage):
+    ds = new_instance(sop_class)
     ds.SpecificCharacterSet = "ISO_IR 100"
     ds.PatientName = study.get("patient_name", "Doe^Jane")
     ds.PatientID = study.get("patient_id", "PID-0001")

@@ -398,16 +398,9 @@ SEGMENTATION_STORAGE = "1.2.840.10008.5.1.4.1.1.66.4"
 
 
 def dicom_dataset(sop_class: str, modality: str, series_uid: str, study_uid: str, number: int):
-    from pydicom.dataset import FileMetaDataset, Dataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+    from tests.dicom_factory import new_instance
 
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = sop_class
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = sop_class, meta.MediaStorageSOPInstanceUID
+    ds = new_instance(sop_class)
     ds.Modality = modality
     ds.PatientID, ds.PatientName, ds.PatientBirthDate, ds.PatientSex = "BAD-INPUT", "Bad^Input", "19700101", "O"
     ds.StudyDate, ds.StudyTime, ds.StudyID, ds.AccessionNumber = "20240101", "120000", "1", "A1"
