@@ -33,12 +33,14 @@ def main() -> None:
     parser.add_argument("--features", type=int, default=16)
     parser.add_argument("--pool", default="avg")
     parser.add_argument("--no-stem-max-pool", action="store_true", help="finer feature maps, ~1.7x slower")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the patient split (and of training)")
+    parser.add_argument("--train-seed", type=int, help="another training seed on the same split (run-to-run noise)")
     args = parser.parse_args()
 
     config = TrainConfig(size=args.size, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
                          cls_features=args.features, cls_pool=args.pool,
-                         cls_stem_max_pool=not args.no_stem_max_pool, seed=args.seed, validate_dice=False)
+                         cls_stem_max_pool=not args.no_stem_max_pool, validate_dice=False,
+                         seed=args.seed if args.train_seed is None else args.train_seed)
     cache = load_or_build_cache(args.data, config.size)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     results = {"config": dict(vars(args)), "folds": {}}

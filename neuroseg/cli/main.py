@@ -201,11 +201,14 @@ def _epoch_progress(console):
 def _command_line(context: typer.Context) -> str:
     """The running command with every option spelled out, for the model's metadata."""
     parts = [context.command_path]
+    params = {p.name: p for p in context.command.params}
     for name, value in context.params.items():
         if name in ("data", "input"):
             parts.insert(1, str(value))
         elif isinstance(value, bool):
-            parts.append(f"--{name.replace('_', '-')}" if value else "")
+            # an on/off flag's off form (--no-x) must be recorded too: it may not be the default
+            flags = params[name].opts if value else params[name].secondary_opts
+            parts.append(max(flags, key=len) if flags else "")
         elif value is not None:
             parts.append(f"--{name.replace('_', '-')} {value}")
     return " ".join(p for p in parts if p)

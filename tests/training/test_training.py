@@ -70,12 +70,15 @@ def test_training_only_the_classifier_keeps_the_segmenter_and_records_where_it_c
     base, derived = tmp_path / "base", tmp_path / "derived"
     assert runner.invoke(app, ["train", str(data), "-o", str(base), *common]).exit_code == 0
     result = runner.invoke(app, ["train", str(data), "-o", str(derived), *common, "--segmenter-from", str(base),
-                                 "--classifier-pool", "avgmax", "--seed", "0"])
+                                 "--classifier-pool", "avgmax", "--no-classifier-stem-max-pool", "--seed", "0"])
     assert result.exit_code == 0, result.output
     old, new = load_model(base), load_model(derived)
     for (name, a), b in zip(old.segmenter.state_dict().items(), new.segmenter.state_dict().values()):
         assert torch.equal(a, b), name
     assert new.metadata["architecture"]["classifier"]["pool"] == "avgmax"
+    assert not new.metadata["architecture"]["classifier"]["stem_max_pool"]
+    command = new.metadata["training"]["command"].split()
+    assert "--no-classifier-stem-max-pool" in command and "--force" not in command
     kept = new.metadata["training"]["segmenter_from"]
     assert kept["sha256"] == old.metadata["weights"]["segmenter"]["sha256"]
     assert kept["training"]["train_cases"] == new.metadata["training"]["train_cases"]
