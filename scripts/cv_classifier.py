@@ -47,13 +47,14 @@ def main() -> None:
     for fold in args.only_folds if args.only_folds is not None else range(args.folds):
         train_ids, val_ids = split_cases(cache.case_ids, args.folds, fold, args.seed)
         started = time.perf_counter()
-        _, _, history = train_networks(cache, train_ids, val_ids, config, device,
-                                       log=lambda r: print(fold, r, flush=True),
-                                       segmenter=torch.nn.Identity())
+        _, classifier, history = train_networks(cache, train_ids, val_ids, config, device,
+                                                log=lambda r: print(fold, r, flush=True),
+                                                segmenter=torch.nn.Identity())
         last = history[-1]
         results["folds"][fold] = {"accuracy": last["val_slice_accuracy"], "auc": last["val_slice_auc"],
                                   "slices": sum(_count(cache.case_slices(c)) for c in val_ids),
-                                  "minutes": round((time.perf_counter() - started) / 60, 1), "history": history}
+                                  "minutes": round((time.perf_counter() - started) / 60, 1), "history": history,
+                                  **_scores(classifier, cache, val_ids, config, device)}
         with open(args.output, "w") as handle:  # after every fold: a long run can be read while it goes
             json.dump(results, handle, indent=2)
     accuracies = [f["accuracy"] for f in results["folds"].values()]
@@ -63,6 +64,29 @@ def main() -> None:
     with open(args.output, "w") as handle:
         json.dump(results, handle, indent=2)
     print(json.dumps({k: v for k, v in results.items() if k != "folds"}, indent=2))
+
+
+@torch.no_grad()
+def _scores(classifier, cache, val_ids, config, device) -> dict:
+    """Per-slice logits, plain and averaged with the left-right flip, for later comparisons
+    (flip averaging, ensembles of runs) without retraining."""
+    from monai.metrics import compute_roc_auc
+
+    from neuroseg.training.train import SliceSampler
+
+    val = SliceSampler(cache, val_ids, config.context, device)
+    plain, flipped, truths = [], [], []
+    for chunk in val.rows.split(64):
+        images, _, labels = val.batch(chunk)
+        plain.append(classifier(images).float()[:, 0])
+        flipped.append(classifier(images.flip(-2)).float()[:, 0])  # -2: left-right, as in the engine
+        truths.append(labels)
+    plain, flipped, truths = torch.cat(plain), torch.cat(flipped), torch.cat(truths)
+    both = (plain + flipped) / 2
+    return {"accuracy_flip": float(((both > 0).float() == truths).float().mean()),
+            "auc_flip": float(compute_roc_auc(both.cpu(), truths.cpu())),
+            "logits": plain.cpu().numpy().round(3).tolist(), "logits_flipped": flipped.cpu().numpy().round(3).tolist(),
+            "labels": truths.cpu().numpy().astype(int).tolist(), "cases": [c for c in cache.case_ids if c in set(val_ids)]}  # the rows' order
 
 
 def _count(rows: slice) -> int:

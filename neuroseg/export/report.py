@@ -62,7 +62,7 @@ def build_report(result, segmenter) -> dict:
             "weights_sha256": {k: v["sha256"] for k, v in metadata["weights"].items()},
             "settings": {"gate": segmenter.gate, "gate_threshold": segmenter.gate_threshold,
                          "threshold": segmenter.threshold, "min_component_ml": segmenter.min_component_ml,
-                         "flip_tta": segmenter.flip_tta},
+                         "flip_tta": segmenter.flip_tta, "classifier_flip_tta": segmenter.classifier_flip_tta},
         },
         "device": str(segmenter.device),
         "timings_s": {k: round(v, 4) for k, v in result.timings.items()},

@@ -81,6 +81,7 @@ class Segmenter:
         self.threshold = float(settings.get("threshold", 0.5))
         self.min_component_ml = float(settings.get("min_component_ml", 0.0))
         self.flip_tta = settings.get("flip_tta", False) if flip_tta is None else flip_tta
+        self.classifier_flip_tta = bool(settings.get("classifier_flip_tta", False))
         self.keep_probabilities = keep_probabilities
 
     def segment(self, source, series_uid: str | None = None) -> SegmentationResult:
@@ -105,16 +106,12 @@ class Segmenter:
     def predict(self, volume: Volume, timings: dict | None = None) -> SlicePrediction:
         timings = {} if timings is None else timings
         start = time.perf_counter()
-        reorientation = Reorientation.to_working(volume)
-        working = reorientation.apply_volume(volume)
-        crop = fit_head_crop(working, self.model.input_size)
-        slices = torch.from_numpy(normalise_intensity(crop.apply(working.array).numpy())).to(self.device)
+        reorientation, crop, slices = self._prepare(volume)
         timings["preprocess"] = time.perf_counter() - start
 
         start = time.perf_counter()
         n = slices.shape[0]
-        classifier = self._run(self.model.classifier, slices, np.arange(n))[:, 0]
-        classifier = torch.sigmoid(classifier).cpu().numpy()
+        classifier = self._classify(slices, self.classifier_flip_tta)
         timings["classifier"] = time.perf_counter() - start
 
         start = time.perf_counter()
@@ -125,6 +122,26 @@ class Segmenter:
             probabilities[indices] = torch.sigmoid(self._run_segmenter(slices, indices)).cpu()
         timings["segmenter"] = time.perf_counter() - start
         return SlicePrediction(reorientation, crop, classifier, probabilities, gated)
+
+    @torch.inference_mode()
+    def classifier_probabilities(self, volume: Volume, flip_tta: bool) -> np.ndarray:
+        """Tumour probability of each working-grid slice, with or without left-right flip averaging."""
+        _, _, slices = self._prepare(volume)
+        return self._classify(slices, flip_tta)
+
+    def _prepare(self, volume: Volume):
+        reorientation = Reorientation.to_working(volume)
+        working = reorientation.apply_volume(volume)
+        crop = fit_head_crop(working, self.model.input_size)
+        slices = torch.from_numpy(normalise_intensity(crop.apply(working.array).numpy())).to(self.device)
+        return reorientation, crop, slices
+
+    def _classify(self, slices: torch.Tensor, flip_tta: bool) -> np.ndarray:
+        everything = np.arange(slices.shape[0])
+        logits = self._run(self.model.classifier, slices, everything)[:, 0]
+        if flip_tta:  # average the logits, as scripts/cv_classifier.py measured it
+            logits = (logits + self._run(self.model.classifier, slices.flip(-2), everything)[:, 0]) / 2
+        return torch.sigmoid(logits).cpu().numpy()
 
     def _run_segmenter(self, slices: torch.Tensor, indices: np.ndarray) -> torch.Tensor:
         logits = self._run(self.model.segmenter, slices, indices)

@@ -58,7 +58,6 @@ def evaluate_case(segmenter, image: Volume, label: Volume, flip_tta: bool = Fals
     axis = prediction.reorientation.slice_axis
     truth = label.array > 0
     truth_slices = per_slice(truth, axis)
-    classifier = prediction.reorientation.to_source_order(prediction.classifier)
     variants = {}
     for gate, min_ml, threshold in itertools.product(GATE_CHOICES, MIN_COMPONENT_CHOICES_ML, THRESHOLD_CHOICES):
         keep = None if gate is None else prediction.classifier >= gate
@@ -66,8 +65,10 @@ def evaluate_case(segmenter, image: Volume, label: Volume, flip_tta: bool = Fals
         name = variant_name(gate, min_ml, flip_tta, threshold)
         variants[name] = {"dice": dice(mask, truth), "slices_pred": per_slice(mask, axis).tolist(),
                           "volume_ml": float(mask.sum()) * image.voxel_volume_ml}
-    return {"slices_true": truth_slices.tolist(), "classifier": classifier.round(4).tolist(),
-            "volume_ml_true": float(truth.sum()) * image.voxel_volume_ml, "variants": variants,
+    plain, flipped = (prediction.reorientation.to_source_order(segmenter.classifier_probabilities(image, flip))
+                      for flip in (False, True))
+    return {"slices_true": truth_slices.tolist(), "classifier": plain.round(4).tolist(),
+            "classifier_flip": flipped.round(4).tolist(), "volume_ml_true": float(truth.sum()) * image.voxel_volume_ml, "variants": variants,
             "seconds": round(time.perf_counter() - started, 2)}
 
 
@@ -108,12 +109,12 @@ def summarise(results: dict) -> dict:
     from monai.metrics import compute_roc_auc
 
     truth = np.concatenate([r["slices_true"] for r in results.values()]).astype(bool)
-    scores = np.concatenate([r["classifier"] for r in results.values()])
-    summary = {"cases": len(results), "slices": int(truth.size),
-               "classifier": {**_detection(scores >= 0.5, truth),
-                              "roc_auc": float(compute_roc_auc(torch.from_numpy(scores), torch.from_numpy(truth)))
-                              if 0 < truth.sum() < truth.size else None},
-               "variants": {}}
+    summary = {"cases": len(results), "slices": int(truth.size), "variants": {}}
+    for key in ("classifier", "classifier_flip"):  # the classifier alone at 0.5, without and with flip averaging
+        if all(key in r for r in results.values()):
+            scores = np.concatenate([r[key] for r in results.values()])
+            auc = compute_roc_auc(torch.from_numpy(scores), torch.from_numpy(truth)) if 0 < truth.sum() < truth.size else None
+            summary[key] = {**_detection(scores >= 0.5, truth), "roc_auc": None if auc is None else float(auc)}
     for name in next(iter(results.values()))["variants"]:
         dices = np.array([r["variants"][name]["dice"] for r in results.values()])
         predicted = np.concatenate([r["variants"][name]["slices_pred"] for r in results.values()]).astype(bool)
@@ -133,10 +134,12 @@ def _detection(predicted: np.ndarray, truth: np.ndarray) -> dict:
 def format_summary(results: dict) -> str:
     summary = results["summary"]
     lines = [f"{summary['cases']} cases, {summary['slices']} slices; model {results['model']}"]
-    c = summary["classifier"]
-    auc = f"{c['roc_auc']:.3f}" if c["roc_auc"] is not None else "n/a"
-    lines.append(f"classifier: accuracy {c['accuracy']:.3f} sensitivity {c['sensitivity']:.3f} "
-                 f"specificity {c['specificity']:.3f} ROC AUC {auc}")
+    for key, label in (("classifier", "classifier"), ("classifier_flip", "classifier, flip-averaged")):
+        if key in summary:
+            c = summary[key]
+            auc = f"{c['roc_auc']:.3f}" if c["roc_auc"] is not None else "n/a"
+            lines.append(f"{label}: accuracy {c['accuracy']:.3f} sensitivity {c['sensitivity']:.3f} "
+                         f"specificity {c['specificity']:.3f} ROC AUC {auc}")
     for name, v in summary["variants"].items():
         marker = "*" if name == results.get("default_variant") else " "
         s = v["slices"]

@@ -50,7 +50,8 @@ def test_train_then_evaluate_from_the_kaggle_release(tmp_path):
     evaluation = json.loads(out.read_text())
     assert list(evaluation["cases"]) == training["validation_cases"]
     assert 0.0 <= evaluation["summary"]["variants"]["gated0.5_min0ml"]["dice_mean"] <= 1.0
-    assert "Dice mean" in result.output
+    assert "Dice mean" in result.output and "flip-averaged" in result.output
+    assert set(evaluation["summary"]["classifier_flip"]) == set(evaluation["summary"]["classifier"])
 
 
 def test_existing_model_folder_is_refused(tmp_path, tiny_model):
