@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Classifier recipes compared by patient-level 5-fold CV, side by side on one GPU (about 5 min on an H100).
+# Classifier recipes compared by patient-level 5-fold CV, side by side on one GPU. On an H100 the six
+# runs took about 9 minutes; LIMIT stops them cleanly (finished folds stay in each cv.json), and the
+# rest can be finished with scripts/cv_classifier.py --only-folds.
 # Fold 0 of each recipe is trained by `neuroseg train --segmenter-from BASE`, so the chosen recipe's
 # fold-0 model can ship as it is; folds 1-4 by scripts/cv_classifier.py (same loop, same folds).
 # Two recipes are repeated with another training seed on the same split to show run-to-run noise.

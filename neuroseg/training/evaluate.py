@@ -68,7 +68,8 @@ def evaluate_case(segmenter, image: Volume, label: Volume, flip_tta: bool = Fals
     plain, flipped = (prediction.reorientation.to_source_order(segmenter.classifier_probabilities(image, flip))
                       for flip in (False, True))
     return {"slices_true": truth_slices.tolist(), "classifier": plain.round(4).tolist(),
-            "classifier_flip": flipped.round(4).tolist(), "volume_ml_true": float(truth.sum()) * image.voxel_volume_ml, "variants": variants,
+            "classifier_flip": flipped.round(4).tolist(), "volume_ml_true": float(truth.sum()) * image.voxel_volume_ml,
+            "variants": variants,
             "seconds": round(time.perf_counter() - started, 2)}
 
 
@@ -113,7 +114,8 @@ def summarise(results: dict) -> dict:
     for key in ("classifier", "classifier_flip"):  # the classifier alone at 0.5, without and with flip averaging
         if all(key in r for r in results.values()):
             scores = np.concatenate([r[key] for r in results.values()])
-            auc = compute_roc_auc(torch.from_numpy(scores), torch.from_numpy(truth)) if 0 < truth.sum() < truth.size else None
+            both_classes = 0 < truth.sum() < truth.size
+            auc = compute_roc_auc(torch.from_numpy(scores), torch.from_numpy(truth)) if both_classes else None
             summary[key] = {**_detection(scores >= 0.5, truth), "roc_auc": None if auc is None else float(auc)}
     for name in next(iter(results.values()))["variants"]:
         dices = np.array([r["variants"][name]["dice"] for r in results.values()])
