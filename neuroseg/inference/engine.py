@@ -124,10 +124,13 @@ class Segmenter:
         return SlicePrediction(reorientation, crop, classifier, probabilities, gated)
 
     @torch.inference_mode()
-    def classifier_probabilities(self, volume: Volume, flip_tta: bool) -> np.ndarray:
-        """Tumour probability of each working-grid slice, with or without left-right flip averaging."""
-        _, _, slices = self._prepare(volume)
-        return self._classify(slices, flip_tta)
+    def classifier_probabilities(self, volume: Volume) -> tuple[np.ndarray, np.ndarray]:
+        """Tumour probability of each source slice, without and with left-right flip averaging
+        (one preprocessing, one classifier pass per orientation)."""
+        reorientation, _, slices = self._prepare(volume)
+        plain, mirrored = self._classifier_logits(slices), self._classifier_logits(slices.flip(-2))
+        return tuple(reorientation.to_source_order(torch.sigmoid(logits).cpu().numpy())
+                     for logits in (plain, _flip_average(plain, mirrored)))
 
     def _prepare(self, volume: Volume):
         reorientation = Reorientation.to_working(volume)
@@ -137,11 +140,13 @@ class Segmenter:
         return reorientation, crop, slices
 
     def _classify(self, slices: torch.Tensor, flip_tta: bool) -> np.ndarray:
-        everything = np.arange(slices.shape[0])
-        logits = self._run(self.model.classifier, slices, everything)[:, 0]
-        if flip_tta:  # average the logits, as scripts/cv_classifier.py measured it
-            logits = (logits + self._run(self.model.classifier, slices.flip(-2), everything)[:, 0]) / 2
+        logits = self._classifier_logits(slices)
+        if flip_tta:
+            logits = _flip_average(logits, self._classifier_logits(slices.flip(-2)))
         return torch.sigmoid(logits).cpu().numpy()
+
+    def _classifier_logits(self, slices: torch.Tensor) -> torch.Tensor:
+        return self._run(self.model.classifier, slices, np.arange(slices.shape[0]))[:, 0]
 
     def _run_segmenter(self, slices: torch.Tensor, indices: np.ndarray) -> torch.Tensor:
         logits = self._run(self.model.segmenter, slices, indices)
@@ -203,6 +208,11 @@ class Segmenter:
         min_ml = self.min_component_ml if min_component_ml is None else min_component_ml
         mask = remove_small_components(mask, int(round(min_ml / max(volume.voxel_volume_ml, 1e-9))))
         return prediction.reorientation.invert(mask)
+
+
+def _flip_average(logits: torch.Tensor, mirrored: torch.Tensor) -> torch.Tensor:
+    """Mean logit of a slice and its left-right mirror, as scripts/cv_classifier.py measured it."""
+    return (logits + mirrored) / 2
 
 
 def _for_inference(network: torch.nn.Module) -> torch.nn.Module:

@@ -65,12 +65,8 @@ def evaluate_case(segmenter, image: Volume, label: Volume, flip_tta: bool = Fals
         name = variant_name(gate, min_ml, flip_tta, threshold)
         variants[name] = {"dice": dice(mask, truth), "slices_pred": per_slice(mask, axis).tolist(),
                           "volume_ml": float(mask.sum()) * image.voxel_volume_ml}
-    plain, flipped = (prediction.reorientation.to_source_order(segmenter.classifier_probabilities(image, flip))
-                      for flip in (False, True))
-    return {"slices_true": truth_slices.tolist(), "classifier": plain.round(4).tolist(),
-            "classifier_flip": flipped.round(4).tolist(), "volume_ml_true": float(truth.sum()) * image.voxel_volume_ml,
-            "variants": variants,
-            "seconds": round(time.perf_counter() - started, 2)}
+    return {"slices_true": truth_slices.tolist(), "volume_ml_true": float(truth.sum()) * image.voxel_volume_ml,
+            "variants": variants, "seconds": round(time.perf_counter() - started, 2)}
 
 
 def evaluate_model(data, model=None, cases: str = "validation", device: str = "auto", flip_tta: bool = True,
@@ -85,6 +81,9 @@ def evaluate_model(data, model=None, cases: str = "validation", device: str = "a
     for case_id in (progress(chosen) if progress else chosen):
         case = loaders[case_id]()
         result = evaluate_case(segmenter, case.image, case.label)
+        # the classifier alone, both ways, once per case (the flip-averaged segmenter pass does not change it)
+        plain, flipped = segmenter.classifier_probabilities(case.image)
+        result.update(classifier=plain.round(4).tolist(), classifier_flip=flipped.round(4).tolist())
         if flip_tta:
             result["variants"].update(evaluate_case(segmenter, case.image, case.label, True)["variants"])
         results[case_id] = result

@@ -30,8 +30,8 @@ def test_the_model_setting_switches_flip_averaging_on_for_the_whole_pipeline(tmp
     model.metadata["inference"]["classifier_flip_tta"] = True
     flipped_segmenter = Segmenter(model, device="cpu")
     averaged = flipped_segmenter.segment(volume)
-    expected = flipped_segmenter.predict(volume).reorientation.to_source_order(
-        flipped_segmenter.classifier_probabilities(volume, flip_tta=True))
+    without, expected = flipped_segmenter.classifier_probabilities(volume)
+    np.testing.assert_allclose(plain.slice_probabilities, without, atol=1e-6)
     assert averaged.report["model"]["settings"]["classifier_flip_tta"] is True
     assert not np.allclose(plain.slice_probabilities, averaged.slice_probabilities)
     json.dumps(averaged.report)  # still plain JSON
