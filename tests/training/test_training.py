@@ -107,6 +107,14 @@ def test_classifier_cross_validation_script_reports_every_fold(tmp_path):
     assert all(0.0 <= fold["accuracy"] <= 1.0 and fold["slices"] > 0 for fold in results["folds"].values())
     assert min(f["accuracy"] for f in results["folds"].values()) <= results["accuracy_pooled"] \
         <= max(f["accuracy"] for f in results["folds"].values())
+    # the kept logits reproduce each fold's accuracy, so later comparisons (flip, ensembles) need no retraining
+    for fold in results["folds"].values():
+        logits, labels = np.array(fold["logits"]), np.array(fold["labels"])
+        assert len(logits) == fold["slices"] == len(fold["logits_flipped"])
+        assert abs(((logits > 0) == labels).mean() - fold["accuracy"]) < 1e-6
+    scores = subprocess.run([sys.executable, str(REPO / "scripts" / "cv_scores.py"), str(out), str(out)],
+                            check=True, capture_output=True, text=True).stdout
+    assert "ensemble of 2 flip" in scores and f"accuracy {results['accuracy_pooled']:.4f}" in scores
 
 
 @pytest.mark.slow
