@@ -150,6 +150,8 @@ def train(
     classifier_stem_max_pool: bool = typer.Option(
         True, "--classifier-stem-max-pool/--no-classifier-stem-max-pool",
         help="Max pooling after the classifier's first conv; without it, finer maps at ~1.7x the time."),
+    classifier_members: int = typer.Option(
+        1, min=1, help="Classifiers trained from seeds seed, seed+1, ...; their mean logit decides."),
     segmenter_from: Optional[Path] = typer.Option(
         None, help="Keep this model folder's segmenter (same split) and train only the classifier."),
     learning_rate: float = typer.Option(2e-3, help="Peak learning rate (cosine schedule)."),
@@ -170,7 +172,8 @@ def train(
         raise OutputError(f"Model folder exists: {output} (use --force to overwrite)")
     console = _console()
     config = TrainConfig(size=size, seg_features=features, cls_features=classifier_features or features,
-                         cls_pool=classifier_pool, cls_stem_max_pool=classifier_stem_max_pool, epochs=epochs,
+                         cls_pool=classifier_pool, cls_stem_max_pool=classifier_stem_max_pool,
+                         cls_members=classifier_members, epochs=epochs,
                          batch_size=batch_size, learning_rate=learning_rate, max_minutes=max_minutes, seed=seed)
     with _epoch_progress(console) as log:
         run_training(data, output, config, folds=folds, fold=fold, split_seed=seed, device=resolve_device(device),

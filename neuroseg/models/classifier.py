@@ -41,3 +41,14 @@ def build_classifier(in_channels: int = 3, features: int = 16, layers=(1, 1, 1, 
         network.avgpool = AvgMaxPool()
         network.fc = nn.Linear(2 * network.fc.in_features, 1)
     return network
+
+
+class ClassifierEnsemble(nn.Module):
+    """Classifiers trained alike from different seeds; their mean logit is the output."""
+
+    def __init__(self, members):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([member(x) for member in self.members]).mean(dim=0)

@@ -44,14 +44,14 @@ class Model:
 
 
 def build_networks(architecture: dict) -> tuple[nn.Module, nn.Module]:
-    from neuroseg.models.classifier import build_classifier
+    from neuroseg.models.classifier import ClassifierEnsemble, build_classifier
     from neuroseg.models.resunet import ResUNet
 
     seg, cls = architecture["segmenter"], architecture["classifier"]
     segmenter = ResUNet(seg["in_channels"], 1, seg["features"], seg["depth"])
-    classifier = build_classifier(cls["in_channels"], cls["features"], tuple(cls["layers"]), cls.get("pool", "avg"),
-                                  cls.get("stem_max_pool", True))
-    return segmenter, classifier
+    members = [build_classifier(cls["in_channels"], cls["features"], tuple(cls["layers"]), cls.get("pool", "avg"),
+                                cls.get("stem_max_pool", True)) for _ in range(cls.get("members", 1))]
+    return segmenter, members[0] if len(members) == 1 else ClassifierEnsemble(members)
 
 
 def sha256(path) -> str:

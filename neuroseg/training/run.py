@@ -13,7 +13,8 @@ from pathlib import Path
 import torch
 
 from neuroseg.training.cache import SliceCache, build_cache, patient_folds
-from neuroseg.training.train import TrainConfig, train_networks
+from neuroseg.models.classifier import ClassifierEnsemble
+from neuroseg.training.train import TrainConfig, train_classifier_members, train_networks, validate_model
 
 MODEL_NAME = "neuroseg-lgg-flair"
 
@@ -63,7 +64,13 @@ def run_training(data, output, config: TrainConfig, folds: int = 5, fold: int = 
     started = time.perf_counter()
     segmenter, classifier, history = train_networks(cache, train_ids, val_ids, config, device, log,
                                                     segmenter=base.segmenter if base is not None else None)
+    member_histories = []
+    if config.cls_members > 1:
+        members, member_histories = train_classifier_members(cache, train_ids, val_ids, config, device, log, segmenter)
+        classifier = ClassifierEnsemble([classifier, *members])
     minutes = (time.perf_counter() - started) / 60
+    final = history[-1] if not (member_histories and val_ids) else validate_model(
+        segmenter, classifier, cache, val_ids, config, device)
     metadata = {
         "name": MODEL_NAME,
         "neuroseg_version": __version__,
@@ -86,13 +93,15 @@ def run_training(data, output, config: TrainConfig, folds: int = 5, fold: int = 
             "config": asdict(config), "device": str(device),
             "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor(),
             "minutes": round(minutes, 2), "history": history,
+            **({"member_histories": member_histories} if member_histories else {}),
         },
-        "metrics": {"validation_model_grid": {k: v for k, v in history[-1].items() if k.startswith("val_")}},
+        "metrics": {"validation_model_grid": {k: v for k, v in final.items() if k.startswith("val_")}},
     }
     if base is not None:
         metadata["training"]["segmenter_from"] = {
             "model": str(segmenter_from), "sha256": base.metadata["weights"]["segmenter"]["sha256"],
-            "training": {k: v for k, v in base.metadata["training"].items() if k != "history"},
+            "training": {k: v for k, v in base.metadata["training"].items()
+                         if k not in ("history", "member_histories")},
             "metrics": base.metadata.get("metrics", {}),
         }
         metadata["inference"] = dict(base.metadata["inference"], chosen_by=(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import torch
@@ -25,6 +25,7 @@ class TrainConfig:
     cls_layers: tuple = (1, 1, 1, 1)
     cls_pool: str = "avg"
     cls_stem_max_pool: bool = True
+    cls_members: int = 1
     epochs: int = 60
     batch_size: int = 32
     learning_rate: float = 2e-3
@@ -42,7 +43,8 @@ class TrainConfig:
                           "depth": self.seg_depth},
             "classifier": {"class": "monai.networks.nets.ResNet", "in_channels": channels,
                            "features": self.cls_features, "layers": list(self.cls_layers),
-                           "pool": self.cls_pool, "stem_max_pool": self.cls_stem_max_pool},
+                           "pool": self.cls_pool, "stem_max_pool": self.cls_stem_max_pool,
+                           "members": self.cls_members},
         }
 
 
@@ -86,7 +88,7 @@ def train_networks(cache: SliceCache, train_ids, val_ids, config: TrainConfig, d
     from neuroseg.models.store import build_networks
 
     torch.manual_seed(config.seed)
-    fresh_segmenter, classifier = build_networks(config.architecture())
+    fresh_segmenter, classifier = build_networks(replace(config, cls_members=1).architecture())
     train_segmenter = segmenter is None
     segmenter = fresh_segmenter if train_segmenter else segmenter.eval()
     # channels-last memory: about 1.7x faster training steps on the CPU (measured 204 -> 117 ms/slice)
@@ -136,6 +138,25 @@ def train_networks(cache: SliceCache, train_ids, val_ids, config: TrainConfig, d
         history.append(record)
         log(record)
     return segmenter.eval(), classifier.eval(), history
+
+
+def train_classifier_members(cache: SliceCache, train_ids, val_ids, config: TrainConfig, device, log, segmenter):
+    """Further classifiers for an ensemble, each trained alone (seeds ``seed + 1``, ...) beside a
+    fixed segmenter; returns them with their histories."""
+    members, histories = [], []
+    for i in range(1, config.cls_members):
+        log(f"classifier {i + 1} of {config.cls_members} (training seed {config.seed + i})")
+        member_config = replace(config, cls_members=1, seed=config.seed + i)
+        _, member, history = train_networks(cache, train_ids, val_ids, member_config, device, log, segmenter)
+        members.append(member)
+        histories.append(history)
+    return members, histories
+
+
+def validate_model(segmenter, classifier, cache: SliceCache, val_ids, config: TrainConfig, device) -> dict:
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
+    val = SliceSampler(cache, val_ids, config.context, device)
+    return validate(segmenter, classifier, val, cache, val_ids, autocast, config.validate_dice)
 
 
 def _epochs_within(config: TrainConfig, epoch: int, elapsed: float, history: list) -> int:

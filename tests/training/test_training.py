@@ -115,3 +115,32 @@ def test_classifier_cross_validation_script_reports_every_fold(tmp_path):
     scores = subprocess.run([sys.executable, str(REPO / "scripts" / "cv_scores.py"), str(out), str(out)],
                             check=True, capture_output=True, text=True).stdout
     assert "ensemble of 2 flip" in scores and f"accuracy {results['accuracy_pooled']:.4f}" in scores
+
+
+@pytest.mark.slow
+def test_a_classifier_ensemble_trains_saves_and_loads(tmp_path):
+    import torch
+
+    from neuroseg.models.classifier import ClassifierEnsemble
+    from neuroseg.models.store import load_model
+
+    data = shared_path("kaggle-sample", "kaggle_3m")
+    common = ["--epochs", "1", "--size", "64", "--features", "4", "--folds", "2", "--batch-size", "8",
+              "--device", "cpu"]
+    base, ensemble = tmp_path / "base", tmp_path / "ensemble"
+    assert runner.invoke(app, ["train", str(data), "-o", str(base), *common]).exit_code == 0
+    result = runner.invoke(app, ["train", str(data), "-o", str(ensemble), *common, "--segmenter-from", str(base),
+                                 "--classifier-members", "2"])
+    assert result.exit_code == 0, result.output
+    model = load_model(ensemble)
+    assert isinstance(model.classifier, ClassifierEnsemble) and len(model.classifier.members) == 2
+    first, second = (m.state_dict() for m in model.classifier.members)
+    assert any(not torch.equal(first[k], second[k]) for k in first)  # two seeds, two classifiers
+    x = torch.rand(3, 3, 64, 64)
+    with torch.no_grad():
+        mean = (model.classifier.members[0](x) + model.classifier.members[1](x)) / 2
+        torch.testing.assert_close(model.classifier(x), mean)
+    metadata = model.metadata
+    assert metadata["architecture"]["classifier"]["members"] == 2
+    assert len(metadata["training"]["member_histories"]) == 1
+    assert "--classifier-members 2" in metadata["training"]["command"]
