@@ -158,6 +158,8 @@ def train(
     folds: int = typer.Option(5, help="Patient-level folds; one is held out for validation."),
     fold: int = typer.Option(0, help="Which fold is the validation set."),
     seed: int = typer.Option(0, help="Seed of the patient split and of training."),
+    train_seed: Optional[int] = typer.Option(
+        None, help="Another training seed on the same split (default: --seed); ensemble members count up from it."),
     cache: Optional[Path] = typer.Option(None, help="Where to keep preprocessed slices for reuse."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing model folder."),
@@ -174,7 +176,8 @@ def train(
     config = TrainConfig(size=size, seg_features=features, cls_features=classifier_features or features,
                          cls_pool=classifier_pool, cls_stem_max_pool=classifier_stem_max_pool,
                          cls_members=classifier_members, epochs=epochs,
-                         batch_size=batch_size, learning_rate=learning_rate, max_minutes=max_minutes, seed=seed)
+                         batch_size=batch_size, learning_rate=learning_rate, max_minutes=max_minutes,
+                         seed=seed if train_seed is None else train_seed)
     with _epoch_progress(console) as log:
         run_training(data, output, config, folds=folds, fold=fold, split_seed=seed, device=resolve_device(device),
                      cache_path=cache, log=log, progress=lambda items: _track(items, "Preparing slices"),

@@ -130,7 +130,7 @@ def test_a_classifier_ensemble_trains_saves_and_loads(tmp_path):
     base, ensemble = tmp_path / "base", tmp_path / "ensemble"
     assert runner.invoke(app, ["train", str(data), "-o", str(base), *common]).exit_code == 0
     result = runner.invoke(app, ["train", str(data), "-o", str(ensemble), *common, "--segmenter-from", str(base),
-                                 "--classifier-members", "2"])
+                                 "--classifier-members", "2", "--train-seed", "2"])
     assert result.exit_code == 0, result.output
     model = load_model(ensemble)
     assert isinstance(model.classifier, ClassifierEnsemble) and len(model.classifier.members) == 2
@@ -144,3 +144,5 @@ def test_a_classifier_ensemble_trains_saves_and_loads(tmp_path):
     assert metadata["architecture"]["classifier"]["members"] == 2
     assert len(metadata["training"]["member_histories"]) == 1
     assert "--classifier-members 2" in metadata["training"]["command"]
+    # training seeds 2 and 3 on the split of seed 0 (the split must match the kept segmenter's)
+    assert metadata["training"]["classifier_seeds"] == [2, 3] and metadata["training"]["split_seed"] == 0
