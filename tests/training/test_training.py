@@ -59,20 +59,32 @@ def test_existing_model_folder_is_refused(tmp_path, tiny_model):
     assert result.exit_code == 3 and "exists" in result.output
 
 
+KAGGLE_TINY = ["--epochs", "1", "--size", "64", "--features", "4", "--folds", "2", "--batch-size", "8",
+               "--device", "cpu"]
+
+
+def _train_on_kaggle_sample(output, *options):
+    result = runner.invoke(app, ["train", str(shared_path("kaggle-sample", "kaggle_3m")), "-o", str(output),
+                                 *KAGGLE_TINY, *options])
+    assert result.exit_code == 0, result.output
+    return output
+
+
+@pytest.fixture(scope="module")
+def kaggle_base(tmp_path_factory):
+    """A tiny model trained on the two kaggle-sample patients, whose segmenter later runs keep."""
+    return _train_on_kaggle_sample(tmp_path_factory.mktemp("kaggle") / "base")
+
+
 @pytest.mark.slow
-def test_training_only_the_classifier_keeps_the_segmenter_and_records_where_it_came_from(tmp_path):
+def test_training_only_the_classifier_keeps_the_segmenter_and_records_where_it_came_from(tmp_path, kaggle_base):
     import torch
 
     from neuroseg.models.store import load_model
 
-    data = shared_path("kaggle-sample", "kaggle_3m")
-    common = ["--epochs", "1", "--size", "64", "--features", "4", "--folds", "2", "--batch-size", "8",
-              "--device", "cpu"]
-    base, derived = tmp_path / "base", tmp_path / "derived"
-    assert runner.invoke(app, ["train", str(data), "-o", str(base), *common]).exit_code == 0
-    result = runner.invoke(app, ["train", str(data), "-o", str(derived), *common, "--segmenter-from", str(base),
-                                 "--classifier-pool", "avgmax", "--no-classifier-stem-max-pool", "--seed", "0"])
-    assert result.exit_code == 0, result.output
+    base = kaggle_base
+    derived = _train_on_kaggle_sample(tmp_path / "derived", "--segmenter-from", str(base),
+                                      "--classifier-pool", "avgmax", "--no-classifier-stem-max-pool", "--seed", "0")
     old, new = load_model(base), load_model(derived)
     for (name, a), b in zip(old.segmenter.state_dict().items(), new.segmenter.state_dict().values()):
         assert torch.equal(a, b), name
@@ -84,8 +96,8 @@ def test_training_only_the_classifier_keeps_the_segmenter_and_records_where_it_c
     assert kept["sha256"] == old.metadata["weights"]["segmenter"]["sha256"]
     assert kept["training"]["train_cases"] == new.metadata["training"]["train_cases"]
 
-    other_split = runner.invoke(app, ["train", str(data), "-o", str(tmp_path / "x"), *common, "--fold", "1",
-                                      "--segmenter-from", str(base)])
+    other_split = runner.invoke(app, ["train", str(shared_path("kaggle-sample", "kaggle_3m")), "-o",
+                                      str(tmp_path / "x"), *KAGGLE_TINY, "--fold", "1", "--segmenter-from", str(base)])
     assert other_split.exit_code == 4  # a model that does not fit the run
     assert "other patients" in other_split.output and "Traceback" not in other_split.output
 
@@ -118,20 +130,14 @@ def test_classifier_cross_validation_script_reports_every_fold(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_classifier_ensemble_trains_saves_and_loads(tmp_path):
+def test_a_classifier_ensemble_trains_saves_and_loads(tmp_path, kaggle_base):
     import torch
 
     from neuroseg.models.classifier import ClassifierEnsemble
     from neuroseg.models.store import load_model
 
-    data = shared_path("kaggle-sample", "kaggle_3m")
-    common = ["--epochs", "1", "--size", "64", "--features", "4", "--folds", "2", "--batch-size", "8",
-              "--device", "cpu"]
-    base, ensemble = tmp_path / "base", tmp_path / "ensemble"
-    assert runner.invoke(app, ["train", str(data), "-o", str(base), *common]).exit_code == 0
-    result = runner.invoke(app, ["train", str(data), "-o", str(ensemble), *common, "--segmenter-from", str(base),
-                                 "--classifier-members", "2", "--train-seed", "2"])
-    assert result.exit_code == 0, result.output
+    ensemble = _train_on_kaggle_sample(tmp_path / "ensemble", "--segmenter-from", str(kaggle_base),
+                                       "--classifier-members", "2", "--train-seed", "2")
     model = load_model(ensemble)
     assert isinstance(model.classifier, ClassifierEnsemble) and len(model.classifier.members) == 2
     first, second = (m.state_dict() for m in model.classifier.members)
