@@ -69,8 +69,9 @@ def run_training(data, output, config: TrainConfig, folds: int = 5, fold: int = 
         members, member_histories = train_classifier_members(cache, train_ids, val_ids, config, device, log, segmenter)
         classifier = ClassifierEnsemble([classifier, *members])
     minutes = (time.perf_counter() - started) / 60
-    final = history[-1] if not (member_histories and val_ids) else validate_model(
-        segmenter, classifier, cache, val_ids, config, device)
+    # an ensemble's validation is of the whole ensemble, not of its first member
+    final = (validate_model(segmenter, classifier, cache, val_ids, config, device)
+             if member_histories and val_ids else history[-1])
     metadata = {
         "name": MODEL_NAME,
         "neuroseg_version": __version__,
@@ -89,7 +90,7 @@ def run_training(data, output, config: TrainConfig, folds: int = 5, fold: int = 
             "command": command or " ".join(sys.argv),
             "data": str(data), "data_source": cache.info.get("source"), "cases": len(cache.case_ids),
             "folds": folds, "fold": fold,
-            "split_seed": split_seed, "classifier_seeds": list(range(config.seed, config.seed + config.cls_members)),
+            "split_seed": split_seed, "classifier_seeds": config.classifier_seeds,
             "train_cases": train_ids, "validation_cases": val_ids,
             "config": asdict(config), "device": str(device),
             "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor(),

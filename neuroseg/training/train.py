@@ -36,6 +36,11 @@ class TrainConfig:
     validate_dice: bool = True
     augment: dict = field(default_factory=lambda: asdict(RandomSliceAugment()))
 
+    @property
+    def classifier_seeds(self) -> list[int]:
+        """Training seeds of the classifier's members: ``seed``, ``seed + 1``, ..."""
+        return list(range(self.seed, self.seed + self.cls_members))
+
     def architecture(self) -> dict:
         channels = 2 * self.context + 1
         return {
@@ -100,7 +105,7 @@ def train_networks(cache: SliceCache, train_ids, val_ids, config: TrainConfig, d
     cls_loss = nn.BCEWithLogitsLoss()
     params = list(classifier.parameters()) + (list(segmenter.parameters()) if train_segmenter else [])
     optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
+    autocast = _autocast(device)
     steps_per_epoch = max(1, len(train) // config.batch_size)
     epochs, history, step, started = config.epochs, [], 0, time.perf_counter()
     epoch = 0
@@ -144,9 +149,9 @@ def train_classifier_members(cache: SliceCache, train_ids, val_ids, config: Trai
     """Further classifiers for an ensemble, each trained alone (seeds ``seed + 1``, ...) beside a
     fixed segmenter; returns them with their histories."""
     members, histories = [], []
-    for i in range(1, config.cls_members):
-        log(f"classifier {i + 1} of {config.cls_members} (training seed {config.seed + i})")
-        member_config = replace(config, cls_members=1, seed=config.seed + i)
+    for i, seed in enumerate(config.classifier_seeds[1:], start=2):
+        log(f"classifier {i} of {config.cls_members} (training seed {seed})")
+        member_config = replace(config, cls_members=1, seed=seed)
         _, member, history = train_networks(cache, train_ids, val_ids, member_config, device, log, segmenter)
         members.append(member)
         histories.append(history)
@@ -154,9 +159,13 @@ def train_classifier_members(cache: SliceCache, train_ids, val_ids, config: Trai
 
 
 def validate_model(segmenter, classifier, cache: SliceCache, val_ids, config: TrainConfig, device) -> dict:
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
+    autocast = _autocast(device)
     val = SliceSampler(cache, val_ids, config.context, device)
     return validate(segmenter, classifier, val, cache, val_ids, autocast, config.validate_dice)
+
+
+def _autocast(device: torch.device):
+    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
 
 
 def _epochs_within(config: TrainConfig, epoch: int, elapsed: float, history: list) -> int:
