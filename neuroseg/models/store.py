@@ -96,7 +96,8 @@ def save_model(path, segmenter: nn.Module, classifier: nn.Module, metadata: dict
     path.mkdir(parents=True, exist_ok=True)
     metadata = dict(metadata, weights={})
     for name, network in (("segmenter", segmenter), ("classifier", classifier)):
-        state = {k: (v.half() if v.is_floating_point() else v) for k, v in network.state_dict().items()}
+        # on the CPU: a file holding CUDA storages cannot be opened without map_location on a CPU-only machine
+        state = {k: (v.half() if v.is_floating_point() else v).cpu() for k, v in network.state_dict().items()}
         target = path / WEIGHT_FILES[name]
         _atomic(target, lambda tmp: torch.save(state, tmp))
         metadata["weights"][name] = {"file": WEIGHT_FILES[name], "sha256": sha256(target)}
