@@ -26,9 +26,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO.parent / "shared" / "data"
-SAMPLE = DATA / "clinical" / "tcga-fg-6692" / "flair.nii.gz"
-BRATS = DATA / "clinical" / "brats-gli-00001-000" / "flair.nii.gz"
-BATCH_SOURCE = DATA / "lgg-flair" / "imagesTr"
+SAMPLE = Path("clinical") / "tcga-fg-6692" / "flair.nii.gz"  # these three: inside --data
+BRATS = Path("clinical") / "brats-gli-00001-000" / "flair.nii.gz"
+BATCH_SOURCE = Path("lgg-flair") / "imagesTr"
 STAGES = ("load", "preprocess", "classifier", "segmenter", "postprocess", "write")
 
 
@@ -226,6 +226,8 @@ def main():
     parser.add_argument("--repeats", type=int, default=3, help="runs of each single case (first is reported apart)")
     parser.add_argument("--quick", action="store_true", help="batch of 5, one repeat, no 512x512x300 case")
     parser.add_argument("--json", type=Path, help="also write all numbers here")
+    parser.add_argument("--data", type=Path, default=DATA,
+                        help="a folder laid out like ../shared/data (a GPU machine may only have a copy of part of it)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--inputs", nargs="*", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -251,13 +253,14 @@ def main():
         model, model_note = prepare_model(tmp)
         print(f"model: {model_note}")
         size = 192
-        cases = [("sample 208x256x26", [SAMPLE]), ("brats 240x240x155", [BRATS])]
+        cases = [("sample 208x256x26", [args.data / SAMPLE]), ("brats 240x240x155", [args.data / BRATS])]
         if not args.quick:
             print("writing the synthetic 512x512x300 volume ...", flush=True)
             cases.append(("synthetic 512x512x300", [synthetic_volume(tmp / "large.nii")]))
         batch_dir = tmp / "batch"
         batch_dir.mkdir()
-        sources = sorted(BATCH_SOURCE.glob("*.nii.gz"))
+        # absolute: the links live in a temporary folder; fewer sources than the batch are repeated
+        sources = sorted((args.data.resolve() / BATCH_SOURCE).glob("*.nii.gz"))
         for k in range(args.batch_size):
             os.symlink(sources[k % len(sources)], batch_dir / f"case{k:03d}.nii.gz")
         batch_inputs = sorted(batch_dir.glob("*.nii.gz"))
