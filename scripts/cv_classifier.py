@@ -1,6 +1,7 @@
 """Patient-level cross-validation of the slice classifier alone (cheap enough for a CPU).
 
     python scripts/cv_classifier.py CACHE_OR_DATA --epochs 40 --pool avgmax -o cv.json
+    python scripts/cv_classifier.py --merge part1.json part2.json -o cv.json   # one run made in parts
 
 Each fold trains a fresh classifier with ``neuroseg``'s own training loop on the other
 folds' patients (same split as ``neuroseg train --folds 5 --fold k``) and measures slice
@@ -22,8 +23,10 @@ from neuroseg.training.train import TrainConfig, train_networks
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("data")
+    parser.add_argument("data", nargs="?")
     parser.add_argument("-o", "--output", required=True)
+    parser.add_argument("--merge", nargs="+", metavar="PART",
+                        help="instead of training: join the folds of one run made in parts (this script's outputs)")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--only-folds", type=int, nargs="*", help="run these folds only")
     parser.add_argument("--epochs", type=int, default=40)
@@ -36,6 +39,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the patient split (and of training)")
     parser.add_argument("--train-seed", type=int, help="another training seed on the same split (run-to-run noise)")
     args = parser.parse_args()
+    if args.merge:
+        return _finish(_merged(args.merge), args.output)
+    if args.data is None:
+        parser.error("the data argument is required (or --merge)")
 
     config = TrainConfig(size=args.size, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
                          cls_features=args.features, cls_pool=args.pool,
@@ -57,13 +64,28 @@ def main() -> None:
                                   **_scores(classifier, cache, val_ids, config, device)}
         with open(args.output, "w") as handle:  # after every fold: a long run can be read while it goes
             json.dump(results, handle, indent=2)
+    _finish(results, args.output)
+
+
+def _finish(results: dict, output) -> None:
+    """Add the accuracy over the folds (mean, sd, pooled by slices) and write the results."""
     accuracies = [f["accuracy"] for f in results["folds"].values()]
     slices = [f["slices"] for f in results["folds"].values()]
     results["accuracy_mean"], results["accuracy_sd"] = float(np.mean(accuracies)), float(np.std(accuracies))
     results["accuracy_pooled"] = float(np.average(accuracies, weights=slices))
-    with open(args.output, "w") as handle:
+    with open(output, "w") as handle:
         json.dump(results, handle, indent=2)
     print(json.dumps({k: v for k, v in results.items() if k != "folds"}, indent=2))
+
+
+def _merged(paths) -> dict:
+    """One run's folds from the files of its parts (e.g. folds 1-2 and 3-4 run side by side)."""
+    parts = [json.load(open(path)) for path in paths]
+    merged = {"config": parts[0]["config"], "folds": {}}
+    for part in parts:
+        merged["folds"].update(part["folds"])
+    merged["config"]["only_folds"] = sorted(int(k) for k in merged["folds"])
+    return merged
 
 
 @torch.no_grad()

@@ -124,6 +124,16 @@ def test_classifier_cross_validation_script_reports_every_fold(tmp_path):
         logits, labels = np.array(fold["logits"]), np.array(fold["labels"])
         assert len(logits) == fold["slices"] == len(fold["logits_flipped"])
         assert abs(((logits > 0) == labels).mean() - fold["accuracy"]) < 1e-6
+    # a run made in parts (one fold each) and merged is the same run
+    for k in ("0", "1"):
+        part = {"config": results["config"], "folds": {k: results["folds"][k]}}
+        (tmp_path / f"part{k}.json").write_text(json.dumps(part))
+    merged = tmp_path / "merged.json"
+    subprocess.run([sys.executable, str(REPO / "scripts" / "cv_classifier.py"), "--merge", str(tmp_path / "part0.json"),
+                    str(tmp_path / "part1.json"), "-o", str(merged)], check=True, capture_output=True)
+    merged = json.loads(merged.read_text())
+    assert merged["folds"] == results["folds"] and merged["accuracy_pooled"] == results["accuracy_pooled"]
+    assert merged["config"]["only_folds"] == [0, 1]
     scores = subprocess.run([sys.executable, str(REPO / "scripts" / "cv_scores.py"), str(out), str(out)],
                             check=True, capture_output=True, text=True).stdout
     assert "ensemble of 2 flip" in scores and f"accuracy {results['accuracy_pooled']:.4f}" in scores
