@@ -138,7 +138,7 @@ def _ranges(indices) -> str:
 @friendly_errors
 def train(
     context: typer.Context,
-    data: Path = typer.Argument(..., help="Decathlon folder, kaggle_3m folder, or a cache file from an earlier run."),
+    data: Path = typer.Argument(..., help="Decathlon folder, kaggle_3m folder (or the folder holding it), or a cache file from an earlier run."),
     output: Path = typer.Option(..., "-o", "--output", help="Model folder to write."),
     epochs: int = typer.Option(60, help="Training epochs (an upper bound with --max-minutes)."),
     max_minutes: Optional[float] = typer.Option(None, help="Fit the schedule into this many minutes."),

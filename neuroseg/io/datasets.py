@@ -35,6 +35,14 @@ def find_cases(data_dir) -> list[tuple[str, callable]]:
     patient_dirs = sorted(p for p in data_dir.iterdir() if p.is_dir() and any(p.glob("*_mask.tif")))
     if patient_dirs:
         return [(p.name, (lambda p=p: load_kaggle_patient(p))) for p in patient_dirs]
+    # The Kaggle download unpacks to a folder that holds kaggle_3m/ (in some versions twice).
+    nested = sorted(p for pattern in ("kaggle_3m", "*/kaggle_3m", "*/*/kaggle_3m") for p in data_dir.glob(pattern)
+                    if p.is_dir())
+    if len(nested) == 1:
+        return find_cases(nested[0])
+    if nested:
+        raise InputError(f"{data_dir}: holds {len(nested)} kaggle_3m folders ({', '.join(map(str, nested))}); "
+                         "name one of them")
     raise InputError(
         f"{data_dir}: expected a Decathlon folder (dataset.json, imagesTr/, labelsTr/) "
         "or the kaggle_3m release (one folder of tifs per patient)"

@@ -31,6 +31,21 @@ def test_kaggle_layout_reads_the_same_volumes_as_the_decathlon_layout():
         np.testing.assert_array_equal(a.image.affine, b.image.affine)
 
 
+def test_the_folder_a_kaggle_download_unpacks_to_is_accepted(tmp_path):
+    from neuroseg.errors import InputError
+    from neuroseg.io.datasets import find_cases
+
+    release = shared_path("kaggle-sample", "kaggle_3m")
+    expected = [case_id for case_id, _ in find_cases(release)]
+    assert [case_id for case_id, _ in find_cases(release.parent)] == expected
+    (tmp_path / "archive" / "lgg-mri-segmentation").mkdir(parents=True)
+    (tmp_path / "archive" / "kaggle_3m").symlink_to(release)
+    assert [case_id for case_id, _ in find_cases(tmp_path / "archive")] == expected
+    (tmp_path / "archive" / "lgg-mri-segmentation" / "kaggle_3m").symlink_to(release)
+    with pytest.raises(InputError, match="2 kaggle_3m folders"):
+        find_cases(tmp_path / "archive")
+
+
 @pytest.mark.slow
 def test_train_then_evaluate_from_the_kaggle_release(tmp_path):
     data = shared_path("kaggle-sample", "kaggle_3m")
