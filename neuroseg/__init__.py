@@ -1,11 +1,16 @@
 """neuroseg: brain-tumour segmentation of FLAIR MRI, from NIfTI or DICOM."""
 
-from importlib.metadata import PackageNotFoundError, version
 
-try:
-    __version__ = version("neuroseg")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+unknown"
+def _installed_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("neuroseg")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        return "0.0.0+unknown"
+
+
+__version__ = _installed_version()
 
 
 def segment(source, model=None, device="auto"):
@@ -20,4 +25,13 @@ def segment(source, model=None, device="auto"):
     return Segmenter(model, device=device).segment(source)
 
 
-__all__ = ["__version__", "segment"]
+def __getattr__(name):
+    # Volume on first use: `neuroseg --help` stays free of numpy's import time
+    if name == "Volume":
+        from neuroseg.volume import Volume
+
+        return Volume
+    raise AttributeError(f"module 'neuroseg' has no attribute {name!r}")
+
+
+__all__ = ["__version__", "segment", "Volume"]

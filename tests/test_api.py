@@ -1,8 +1,10 @@
 """The Python API the README shows: neuroseg.segment on a path or a Volume."""
 
 import numpy as np
+import pytest
 
 import neuroseg
+from neuroseg.errors import InputError
 from neuroseg.export.writer import write_outputs
 from neuroseg.inference import Segmenter
 from tests.conftest import blob_volume
@@ -23,3 +25,22 @@ def test_segmenter_loaded_once_serves_many_volumes(tiny_model, tmp_path):
         written = write_outputs(result, tmp_path / str(index))
         assert [p.name for p in written][-1] == "report.json"
         assert result.mask.shape == shape
+
+
+def test_neuroseg_volume_is_the_readers_volume_type():
+    from neuroseg.volume import Volume
+
+    assert neuroseg.Volume is Volume
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda a: np.where(a > a.mean(), np.nan, a), "NaN or infinite"),
+    (lambda a: np.where(a > a.mean(), np.inf, a), "NaN or infinite"),
+    (lambda a: np.zeros_like(a), "empty"),
+    (lambda a: a > a.mean(), "not an MR intensity"),
+])
+def test_a_volume_passed_in_python_gets_the_readers_checks(tiny_model, change, message):
+    volume = blob_volume()
+    bad = neuroseg.Volume(change(volume.array), volume.affine)
+    with pytest.raises(InputError, match=message):
+        neuroseg.segment(bad, model=tiny_model, device="cpu")

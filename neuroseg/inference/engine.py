@@ -87,10 +87,15 @@ class Segmenter:
     def segment(self, source, series_uid: str | None = None) -> SegmentationResult:
         from neuroseg.export.report import build_report
         from neuroseg.io import load_volume
+        from neuroseg.io.checks import check_image
 
         timings = {}
         start = time.perf_counter()
-        volume = source if isinstance(source, Volume) else load_volume(source, series_uid=series_uid)
+        if isinstance(source, Volume):
+            check_image(source)  # a reader checked a file's volume already
+            volume = source
+        else:
+            volume = load_volume(source, series_uid=series_uid)
         timings["load"] = time.perf_counter() - start
         prediction = self.predict(volume, timings)
         start = time.perf_counter()

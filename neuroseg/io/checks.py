@@ -71,6 +71,17 @@ def check_spacing(affine, source) -> None:
         raise InputError(f"{source}: the image's affine is singular")
 
 
+def check_image(volume, source="volume") -> None:
+    """What the readers check, for a Volume built in Python and passed in directly."""
+    kind = np.asarray(volume.array).dtype.kind
+    if kind not in "iuf":
+        raise InputError(f"{source}: voxel type {volume.array.dtype} is not an MR intensity"
+                         + (" (a mask?)" if kind == "b" else ""))
+    check_dimensions(volume.shape, source)
+    check_spacing(volume.affine, source)
+    check_values(volume.array, source)
+
+
 def check_values(array: np.ndarray, source) -> None:
     if not np.all(np.isfinite(array)):
         raise InputError(f"{source}: image holds NaN or infinite values")
