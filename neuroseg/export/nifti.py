@@ -24,13 +24,15 @@ def to_nifti(volume: Volume, dtype) -> "nib.Nifti1Image":
     header = source.copy()
     header.set_data_dtype(dtype)
     header.set_slope_inter(1.0, 0.0)
-    image = nib.Nifti1Image(data, None, header=header)
+    # the input's own shape (a 4D file with one volume stays 4D) and NIfTI version
+    data = data.reshape(header.get_data_shape())
+    image_type = nib.Nifti2Image if isinstance(source, nib.Nifti2Header) else nib.Nifti1Image
+    image = image_type(data, None, header=header)
     qform, qcode = source.get_qform(coded=True)
     sform, scode = source.get_sform(coded=True)
+    # neither form set: codes stay 0, so a viewer places the mask as it places the input
     image.set_qform(qform if qform is not None else volume.affine, code=int(qcode) if qform is not None else 0)
     image.set_sform(sform if sform is not None else volume.affine, code=int(scode) if sform is not None else 0)
-    if qform is None and sform is None:
-        image.set_sform(volume.affine, code=1)
     return image
 
 

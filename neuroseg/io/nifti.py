@@ -12,6 +12,9 @@ from neuroseg.errors import InputError
 from neuroseg.io.checks import check_dimensions, check_nifti_header, check_spacing, check_values
 from neuroseg.volume import Volume
 
+# qform is stored as a quaternion in float32, so tiny disagreements with the sform are normal
+QFORM_SFORM_TOLERANCE_MM = 0.5
+
 
 def load_nifti(path) -> Volume:
     """Read a 3D NIfTI file; the header is kept in ``meta`` for writing outputs.
@@ -50,8 +53,26 @@ def load_nifti(path) -> Volume:
         raise InputError(f"{path}: image data cannot be read; the file is damaged or shorter than its "
                          f"header says ({_first_line(error)})") from error
     check_values(data, path)
-    meta = {"path": str(path), "format": "nifti", "nifti_header": img.header.copy()}
+    meta = {"path": str(path), "format": "nifti", "nifti_header": img.header.copy(),
+            "warnings": _orientation_warnings(img.header, shape)}
     return Volume(data, affine, meta)
+
+
+def _orientation_warnings(header, shape) -> list[str]:
+    """Headers that viewers may place differently from neuroseg (which reads them as nibabel does)."""
+    qform, qcode = header.get_qform(coded=True)
+    sform, scode = header.get_sform(coded=True)
+    if not qcode and not scode:
+        return ["the header sets neither qform nor sform: the orientation is unknown (voxel spacing only), "
+                "so left and right may be swapped; the mask is written the same way"]
+    if qcode and scode:
+        corners = np.array([[i, j, k, 1] for i in (0, shape[0] - 1) for j in (0, shape[1] - 1)
+                            for k in (0, shape[2] - 1)], dtype=np.float64).T
+        gap = float(np.linalg.norm((qform @ corners - sform @ corners)[:3], axis=0).max())
+        if gap > QFORM_SFORM_TOLERANCE_MM:
+            return [f"the header's qform and sform disagree by up to {gap:.1f} mm; neuroseg uses the sform "
+                    "(as nibabel does), so a viewer that reads the qform shows the scan and mask elsewhere"]
+    return []
 
 
 def _raw_header(img, path):

@@ -114,3 +114,39 @@ def test_summary_names_the_device_used(scan, tmp_path, tiny_model):
     result = runner.invoke(app, ["run", str(scan), "-o", str(tmp_path / "o"), "--model", str(tiny_model),
                                  "--device", "cpu"])
     assert result.exit_code == 0 and " on cpu" in result.output
+
+
+def _headers(tmp_path):
+    """Inputs whose headers a writer easily gets wrong: how each is saved, by name."""
+    volume = blob_volume()
+    data, affine = volume.array.astype(np.int16), volume.affine
+    shifted = affine.copy()
+    shifted[0, 3] += 30
+    four_d = nib.Nifti1Image(data[..., None], affine)
+    nifti2 = nib.Nifti2Image(data, affine)
+    no_form = nib.Nifti1Image(data, affine)
+    no_form.set_qform(None, code=0)
+    no_form.set_sform(None, code=0)
+    disagree = nib.Nifti1Image(data, affine)
+    disagree.set_qform(shifted, code=1)
+    disagree.set_sform(affine, code=2)
+    images = {"4d": four_d, "nifti2": nifti2, "no_form": no_form, "disagree": disagree}
+    for name, image in images.items():
+        image.to_filename(str(tmp_path / f"{name}.nii.gz"))
+    return images
+
+
+@pytest.mark.parametrize("name, warning", [("4d", None), ("nifti2", None), ("no_form", "neither qform nor sform"),
+                                           ("disagree", "disagree by up to 30.0 mm")])
+def test_the_mask_keeps_the_input_header_and_odd_geometry_is_flagged(tmp_path, tiny_model, name, warning):
+    _headers(tmp_path)
+    scan, out = tmp_path / f"{name}.nii.gz", tmp_path / name
+    result = runner.invoke(app, ["run", str(scan), "-o", str(out), "--model", str(tiny_model)])
+    assert result.exit_code == 0, result.output
+    source, mask = nib.load(str(scan)), nib.load(str(out / "mask.nii.gz"))
+    assert type(mask) is type(source) and mask.shape == source.shape
+    assert np.array_equal(mask.affine, source.affine)
+    for field in ("qform_code", "sform_code"):
+        assert mask.header[field] == source.header[field]
+    warnings = json.loads((out / "report.json").read_text())["warnings"]
+    assert warnings == [] if warning is None else warning in warnings[0]
