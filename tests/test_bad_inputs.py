@@ -166,6 +166,17 @@ def gzip_of_garbage(tmp_path):
     return path
 
 
+def gzipped_named_nii(tmp_path):
+    path = save_nifti(tmp_path / "scan.nii.gz", good_array())
+    return path.rename(tmp_path / "scan.nii")
+
+
+def plain_named_gz(tmp_path):
+    path = tmp_path / "scan.nii.gz"
+    path.write_bytes(gzip.decompress(save_nifti(tmp_path / "plain.nii.gz", good_array()).read_bytes()))
+    return path
+
+
 def empty_file(tmp_path):
     path = tmp_path / "empty.nii.gz"
     path.write_bytes(b"")
@@ -296,6 +307,8 @@ NIFTI_CASES = {
     "garbage_gz": (garbage_gz, EXIT_INPUT, "garbage.nii.gz"),
     "gzip_of_garbage": (gzip_of_garbage, EXIT_INPUT, "gzip_of_garbage"),
     "empty_file": (empty_file, EXIT_INPUT, "empty.nii.gz"),
+    "gzipped_named_nii": (gzipped_named_nii, EXIT_INPUT, "gzip-compressed: name it .nii.gz"),
+    "plain_named_gz": (plain_named_gz, EXIT_INPUT, "not gzip-compressed: name it .nii"),
     "header_lies_nii": (header_lies_nii, EXIT_INPUT, "lying.nii"),
     "header_lies_gz": (header_lies_gz, EXIT_INPUT, "lying.nii.gz"),
     "nan_voxels": (nan_voxels, EXIT_INPUT, "NaN"),

@@ -84,7 +84,7 @@ def _console():
 @app.command()
 @friendly_errors
 def run(
-    input: Path = typer.Argument(..., help="A NIfTI file (.nii, .nii.gz) or a folder holding a DICOM series."),
+    input: Path = typer.Argument(..., metavar="INPUT", help="A NIfTI file (.nii, .nii.gz) or a folder holding a DICOM series."),
     output: Path = typer.Option(..., "-o", "--output", help="Folder for the mask, report and picture."),
     model: Optional[Path] = typer.Option(None, "--model", help="A model folder (default: the shipped model)."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA when available), cpu or cuda."),
@@ -100,6 +100,7 @@ def run(
 
     if not input.exists():
         raise InputError(f"Input not found: {input}")
+    _check_options_fit_input(input, series, output_format)
     if output.exists() and not force:  # refuse before spending time on the model
         prepare_output_dir(output, output_names(output_format, probabilities), force)
     console = _console()
@@ -109,6 +110,20 @@ def run(
         result = segmenter.segment(input, series_uid=series)
     written = write_outputs(result, output, force=force, probabilities=probabilities, output_format=output_format)
     _summary(console, result, written)
+
+
+def _check_options_fit_input(input: Path, series, output_format: str) -> None:
+    """Refuse DICOM-only options for a file before the model spends seconds on it."""
+    from neuroseg.export.writer import output_names
+
+    output_names(output_format)  # an unknown --format is refused here too
+    if input.is_dir():
+        return
+    if series is not None:
+        raise InputError(f"--series picks a series from a DICOM folder; {input} is a file")
+    if output_format != "nifti":
+        raise InputError(f"--format {output_format} needs a DICOM input series to reference; "
+                         f"{input} is a file: use --format nifti")
 
 
 def _summary(console, result, written):
@@ -138,7 +153,7 @@ def _ranges(indices) -> str:
 @friendly_errors
 def train(
     context: typer.Context,
-    data: Path = typer.Argument(..., help="Decathlon folder, kaggle_3m folder (or the folder holding it), or a cache file from an earlier run."),
+    data: Path = typer.Argument(..., metavar="DATA", help="Decathlon folder, kaggle_3m folder (or the folder holding it), or a cache file from an earlier run."),
     output: Path = typer.Option(..., "-o", "--output", help="Model folder to write."),
     epochs: int = typer.Option(60, help="Training epochs (an upper bound with --max-minutes)."),
     max_minutes: Optional[float] = typer.Option(None, help="Fit the schedule into this many minutes."),
@@ -235,7 +250,7 @@ def _track(items, description):
 @app.command()
 @friendly_errors
 def evaluate(
-    data: Path = typer.Argument(..., help="Decathlon or kaggle_3m folder with labels."),
+    data: Path = typer.Argument(..., metavar="DATA", help="Decathlon or kaggle_3m folder with labels."),
     model: Optional[Path] = typer.Option(None, "--model", help="Model folder (default: the shipped model)."),
     cases: str = typer.Option("validation", help="validation (from the model's metadata), all, or a comma list."),
     folds: int = typer.Option(0, help="Cross-validate: evaluate fold models in --models-dir (training missing ones)."),

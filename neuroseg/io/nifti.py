@@ -35,7 +35,7 @@ def load_nifti(path) -> Volume:
         try:
             img = nib.load(str(path))
         except Exception as error:  # nibabel raises many types for bad files
-            raise InputError(f"{path}: not a readable NIfTI image ({_first_line(error)})") from error
+            raise InputError(f"{path}: not a readable NIfTI image ({_misnamed(path) or _first_line(error)})") from error
         if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)):
             raise InputError(f"{path}: not a NIfTI image")
         shape = check_dimensions(img.shape, path)
@@ -73,6 +73,19 @@ def _orientation_warnings(header, shape) -> list[str]:
             return [f"the header's qform and sform disagree by up to {gap:.1f} mm; neuroseg uses the sform "
                     "(as nibabel does), so a viewer that reads the qform shows the scan and mask elsewhere"]
     return []
+
+
+def _misnamed(path: Path) -> str | None:
+    """Say so when the name and the compression disagree (a common renaming slip)."""
+    with open(path, "rb") as handle:
+        start = handle.read(4)
+    gzipped = start[:2] == b"\x1f\x8b"
+    if gzipped and not path.name.lower().endswith(".gz"):
+        return "the file is gzip-compressed: name it .nii.gz"
+    header_size = {int.from_bytes(start, order) for order in ("little", "big")} if len(start) == 4 else set()
+    if path.name.lower().endswith(".gz") and header_size & {348, 540}:  # NIfTI-1 / NIfTI-2 sizeof_hdr
+        return "the file is not gzip-compressed: name it .nii"
+    return None
 
 
 def _raw_header(img, path):

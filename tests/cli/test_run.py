@@ -72,12 +72,14 @@ def test_existing_outputs_are_refused_without_force(scan, tmp_path, tiny_model):
     assert runner.invoke(app, args + ["--force"]).exit_code == 0
 
 
-def test_dicom_seg_for_nifti_input_is_refused_before_writing(scan, tmp_path, tiny_model):
+@pytest.mark.parametrize("options", [["--format", "dicom-seg"], ["--format", "both"], ["--series", "1.2.3"]])
+def test_dicom_only_options_for_nifti_input_are_refused_before_the_model_loads(scan, tmp_path, options):
     out = tmp_path / "out"
-    result = runner.invoke(app, ["run", str(scan), "-o", str(out), "--model", str(tiny_model), "--format", "dicom-seg"])
-    assert result.exit_code == 2
-    assert "DICOM" in result.output
-    assert not out.exists() or not any(out.iterdir())
+    # a model that does not exist would be exit code 4: code 2 shows the input was refused first
+    result = runner.invoke(app, ["run", str(scan), "-o", str(out), "--model", str(tmp_path / "no-model")] + options)
+    assert result.exit_code == 2, result.output
+    assert "DICOM" in result.output and "is a file" in result.output
+    assert not out.exists()
 
 
 def test_cuda_request_without_gpu_is_a_clear_error(scan, tmp_path, tiny_model):
