@@ -6,13 +6,16 @@ import numpy as np
 
 
 def bounding_box_mm(mask_volume) -> dict | None:
-    """Bounding box of the mask in scanner RAS+ mm (corners of the voxel-centre box)."""
+    """Bounding box of the mask's voxel centres in scanner RAS+ mm.
+
+    Every tumour voxel is mapped, not just the corners of its voxel box: on an oblique grid
+    the corners lie outside the tumour and would widen the box by millimetres.
+    """
     index = np.argwhere(mask_volume.array > 0)
     if index.size == 0:
         return None
     lo, hi = index.min(axis=0), index.max(axis=0)
-    corners = np.array([[a, b, c, 1.0] for a in (lo[0], hi[0]) for b in (lo[1], hi[1]) for c in (lo[2], hi[2])])
-    world = (mask_volume.affine @ corners.T).T[:, :3]
+    world = index @ mask_volume.affine[:3, :3].T + mask_volume.affine[:3, 3]
     return {"convention": "RAS+ (nibabel); DICOM LPS is x and y negated",
             "min": np.round(world.min(axis=0), 2).tolist(), "max": np.round(world.max(axis=0), 2).tolist(),
             "voxel_min": lo.tolist(), "voxel_max": hi.tolist()}

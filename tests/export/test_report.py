@@ -2,6 +2,7 @@
 
 import numpy as np
 import pydicom
+from nibabel.affines import apply_affine
 
 from neuroseg.inference import Segmenter
 from tests.conftest import blob_volume, bright_model
@@ -27,3 +28,15 @@ def test_dicom_tumour_slices_name_their_source_images(tmp_path):
 def test_nifti_reports_have_no_dicom_slice_names(tmp_path, tiny_model):
     result = Segmenter(tiny_model, device="cpu").segment(blob_volume())
     assert "tumour_slices_dicom" not in result.report
+
+
+def test_the_bounding_box_is_tight_around_the_tumour_on_an_oblique_grid():
+    from neuroseg.export.report import bounding_box_mm
+    from tests.geometry import rotate_affine
+
+    volume = blob_volume()
+    oblique = type(volume)(volume.array > volume.array.mean(), rotate_affine(volume.affine, 20, 0))
+    box = bounding_box_mm(oblique)
+    world = apply_affine(oblique.affine, np.argwhere(oblique.array))  # every tumour voxel's centre
+    np.testing.assert_allclose(box["min"], world.min(axis=0), atol=0.01)
+    np.testing.assert_allclose(box["max"], world.max(axis=0), atol=0.01)
