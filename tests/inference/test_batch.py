@@ -160,3 +160,58 @@ def test_killed_batch_resumes_without_partial_outputs(tmp_path, segmenter, tiny_
     for n in range(6):
         assert {p.name for p in (out / f"case{n}").iterdir()} == OUTPUTS  # no .part left, nothing twice
         assert is_complete(out / f"case{n}", "nifti")
+
+
+def report_of(folder: Path) -> dict:
+    return json.loads((folder / "report.json").read_text())
+
+
+def test_rerun_after_a_clashing_file_segments_it_and_keeps_the_old_folder(tmp_path, segmenter):
+    old = write_nifti(tmp_path / "in" / "patient_a.nii.gz")
+    out = tmp_path / "out"
+    assert statuses(run_batch(tmp_path / "in", out, segmenter=segmenter)) == {"patient_a": "done"}
+    stamp = (out / "patient_a" / "mask.nii.gz").stat().st_mtime_ns
+    new = write_nifti(tmp_path / "in" / "patient a.nii.gz", blob_volume(shape=(40, 48, 14)))  # sorts first
+    result = run_batch(tmp_path / "in", out, segmenter=segmenter)
+    rows = {row["case"]: row for row in result.rows}
+    assert {case: row["status"] for case, row in rows.items()} == {"patient_a-2": "done", "patient_a": "done earlier"}
+    assert rows["patient_a-2"]["source"] == str(new) and rows["patient_a"]["source"] == str(old)
+    assert report_of(out / "patient_a-2")["input"]["resolved_path"] == str(new.resolve())
+    assert report_of(out / "patient_a")["input"]["resolved_path"] == str(old.resolve())
+    assert nib.load(out / "patient_a-2" / "mask.nii.gz").shape == (40, 48, 14)
+    assert (out / "patient_a" / "mask.nii.gz").stat().st_mtime_ns == stamp
+    again = run_batch(tmp_path / "in", out, segmenter=segmenter)
+    assert statuses(again) == {"patient_a-2": "done earlier", "patient_a": "done earlier"}
+
+
+def test_names_stick_to_the_folder_whose_report_names_the_source(tmp_path):
+    from neuroseg.inference.batch import Case, assign_names
+
+    out = tmp_path / "out"
+    for folder, source in (("scan", "b/scan.nii.gz"), ("other", "elsewhere.nii.gz")):
+        (out / folder).mkdir(parents=True)
+        (out / folder / "report.json").write_text(json.dumps(
+            {"neuroseg_version": "0", "input": {"format": "nifti", "path": str(tmp_path / source)}}))
+    (out / "Broken").mkdir()
+    (out / "Broken" / "report.json").write_text("{")  # whose results: unknown, so nobody else's folder
+    cases = [Case(name, str(tmp_path / source), "nifti") for name, source in
+             (("scan", "a/scan.nii.gz"), ("scan", "b/scan.nii.gz"), ("broken", "broken.nii.gz"),
+              ("other", "new/other.nii.gz"), ("fresh", "fresh.nii.gz"))]
+    assign_names(cases, out)
+    assert [case.name for case in cases] == ["scan-2", "scan", "broken-2", "other-2", "fresh"]
+
+
+def test_replaced_file_is_segmented_again(tmp_path, segmenter):
+    scan = write_nifti(tmp_path / "in" / "scan.nii.gz")
+    out = tmp_path / "out"
+    run_batch(tmp_path / "in", out, segmenter=segmenter)
+    assert statuses(run_batch(tmp_path / "in", out, segmenter=segmenter)) == {"scan": "done earlier"}
+    write_nifti(scan, blob_volume(shape=(40, 48, 14)))  # a corrected scan under the same name
+    later = (out / "scan" / "report.json").stat().st_mtime_ns + 10**9
+    os.utime(scan, ns=(later, later))
+    assert statuses(run_batch(tmp_path / "in", out, segmenter=segmenter)) == {"scan": "done"}
+    assert nib.load(out / "scan" / "mask.nii.gz").shape == (40, 48, 14)
+    assert report_of(out / "scan")["input"]["mtime_ns"] == later
+    os.utime(scan, ns=(later + 10**9, later + 10**9))  # touched only: redone too, the stamp differs
+    assert statuses(run_batch(tmp_path / "in", out, segmenter=segmenter)) == {"scan": "done"}
+
