@@ -59,6 +59,8 @@ def register(app, friendly_errors) -> None:
             elif row["looks_like_flair"] is False:
                 console.print(f"[bold yellow]warning:[/] {row['case']}: input does not look like FLAIR",
                               highlight=False)
+        if result.skipped_line:
+            console.print(f"[yellow]{result.skipped_line}[/]", highlight=False)
         if result.ignored:
             console.print(f"[yellow]ignored {len(result.ignored)} unreadable file(s)[/] (listed in summary.json)")
         console.print(f"{result.total_line()}; summary in {output / 'summary.csv'}", highlight=False)

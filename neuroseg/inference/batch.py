@@ -58,9 +58,16 @@ class BatchResult:
     rows: list = field(default_factory=list)  # one dict per case, SUMMARY_FIELDS
     seconds: float = 0.0
     ignored: list = field(default_factory=list)  # unreadable files found while scanning
+    skipped_files: dict = field(default_factory=dict)  # why -> count of image files not taken for scans
 
     def count(self, *statuses) -> int:
         return sum(row["status"] in statuses for row in self.rows)
+
+    @property
+    def skipped_line(self) -> str:
+        from neuroseg.io.discovery import describe_skipped
+
+        return describe_skipped(self.skipped_files)
 
     @property
     def failed(self) -> int:
@@ -84,24 +91,24 @@ def safe_name(text: str) -> str:
     return name[:MAX_NAME] or "case"
 
 
-def find_cases(folder, exclude=(), series_uids=(), output=None) -> tuple[list[Case], list[str]]:
-    """Every NIfTI file and every study's chosen DICOM series under ``folder``; also unreadable-file notes.
+def find_cases(folder, exclude=(), series_uids=(), output=None):
+    """Every NIfTI file and every study's chosen DICOM series under ``folder``.
 
-    ``series_uids``: in a study that holds one of these series, process them instead of the automatic choice.
-    ``output``: a batch output folder whose existing case folders keep their names (see :func:`assign_names`).
+    Returns the cases, unreadable-file notes and the :class:`~neuroseg.io.discovery.FolderWalk` (what was
+    left out: earlier outputs, label maps). ``series_uids``: in a study that holds one of these series,
+    process them instead of the automatic choice. ``output``: a batch output folder whose existing case
+    folders keep their names (see :func:`assign_names`).
     """
-    from neuroseg.io import is_nifti
     from neuroseg.io.dicom import iter_dicom_files
-    from neuroseg.io.discovery import scan_dicom
+    from neuroseg.io.discovery import scan_dicom, walk_nifti
 
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"Not a folder: {folder}")
-    excluded = [Path(p).resolve() for p in exclude]
+    walk = walk_nifti(folder, exclude)
+    excluded = [Path(p).resolve() for p in (*exclude, *walk.left_out)]
     cases = []
-    for path in sorted(p for p in folder.rglob("*") if is_nifti(p) and p.is_file()):
-        if any(parent in excluded for parent in path.resolve().parents):
-            continue
+    for path in walk.nifti:
         relative = path.relative_to(folder).as_posix()
         stem = relative[: -len(".nii.gz")] if relative.lower().endswith(".nii.gz") else relative[: -len(".nii")]
         cases.append(Case(safe_name(stem.replace("/", "__")), str(path), "nifti"))
@@ -126,7 +133,7 @@ def find_cases(folder, exclude=(), series_uids=(), output=None) -> tuple[list[Ca
                                       series_description=", ".join(s.description for s in study.series)[:200],
                                       skip=study.reason))
     assign_names(cases, output)
-    return cases, list(catalogue.unreadable) if catalogue else []
+    return cases, list(catalogue.unreadable) if catalogue else [], walk
 
 
 def _uid_name(uid: str) -> str:
@@ -275,15 +282,17 @@ def run_batch(folder, output, *, model=None, device: str = "auto", segmenter=Non
     Console for the progress bar (None: no bar). ``on_case(row)`` is called after each case.
     """
     from neuroseg.export.writer import output_names
+    from neuroseg.io.discovery import describe_skipped
 
     start = time.perf_counter()
     output_names(output_format)  # validates the format before any work
     output = Path(output)
     if output.exists() and not output.is_dir():
         raise OutputError(f"Output path exists and is not a folder: {output}")
-    cases, ignored = find_cases(folder, exclude=[output], series_uids=series_uids, output=output)
+    cases, ignored, walk = find_cases(folder, exclude=[output], series_uids=series_uids, output=output)
     if not cases:
-        raise InputError(f"{folder}: no NIfTI volume and no DICOM series found")
+        skipped = f" ({describe_skipped(walk.skipped)})" if walk.skipped else ""
+        raise InputError(f"{folder}: no NIfTI volume and no DICOM series found{skipped}")
     try:
         output.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -301,7 +310,7 @@ def run_batch(folder, output, *, model=None, device: str = "auto", segmenter=Non
             row["status"] = REUSED
         else:
             todo.append(case)
-    result = BatchResult(ignored=ignored)
+    result = BatchResult(ignored=ignored, skipped_files=walk.skipped)
     try:
         if todo:
             if segmenter is None:
@@ -481,7 +490,7 @@ def write_summary(result: BatchResult, output: Path) -> list[Path]:
     writer.writerows(result.rows)
     summary = {"total": result.total_line(), "seconds": round(result.seconds, 3),
                "counts": {s: result.count(s) for s in (DONE, REUSED, FAILED, SKIPPED, NOT_RUN)},
-               "ignored_files": result.ignored, "cases": result.rows}
+               "ignored_files": result.ignored, "skipped_files": result.skipped_files, "cases": result.rows}
     return [atomic_write_text(output / SUMMARY_CSV, buffer.getvalue()),
             atomic_write_text(output / SUMMARY_JSON, json.dumps(summary, indent=2, default=str) + "\n")]
 

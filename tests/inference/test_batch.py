@@ -17,6 +17,7 @@ import pytest
 
 from neuroseg.inference import Segmenter
 from neuroseg.inference.batch import find_cases, is_complete, run_batch, safe_name
+from neuroseg.io.discovery import EARLIER_OUTPUTS, LABEL_MAPS
 from tests.conftest import REPO, blob_volume
 from tests.dicom_factory import new_study, oblique_affine, sagittal_affine, write_series
 
@@ -98,7 +99,7 @@ def test_mixed_folder_isolates_bad_cases(tmp_path, segmenter):
 
 def test_series_option_processes_the_t1_of_a_study(tmp_path, segmenter):
     mixed_folder(tmp_path / "in")
-    cases, _ = find_cases(tmp_path / "in", series_uids=["1.2.42.1"])
+    cases, _, _ = find_cases(tmp_path / "in", series_uids=["1.2.42.1"])
     chosen = {c.name: c for c in cases if c.kind == "dicom"}
     assert sorted(chosen) == ["series-1.2.40.1", "series-1.2.41.1", "series-1.2.42.1"]
     assert chosen["series-1.2.42.1"].looks_like_flair is False and not chosen["series-1.2.42.1"].skip
@@ -214,4 +215,19 @@ def test_replaced_file_is_segmented_again(tmp_path, segmenter):
     assert report_of(out / "scan")["input"]["mtime_ns"] == later
     os.utime(scan, ns=(later + 10**9, later + 10**9))  # touched only: redone too, the stamp differs
     assert statuses(run_batch(tmp_path / "in", out, segmenter=segmenter)) == {"scan": "done"}
+
+
+def test_earlier_outputs_and_label_maps_are_not_scans(tmp_path, segmenter):
+    root = tmp_path / "task"
+    write_nifti(root / "imagesTr" / "case1.nii.gz")
+    write_nifti(root / "labelsTr" / "case1.nii.gz")
+    write_nifti(root / "labelsTs" / "case2.nii.gz")
+    first = run_batch(root, root / "results", segmenter=segmenter)
+    assert statuses(first) == {"imagesTr__case1": "done"}
+    assert first.skipped_line == "skipped 2 files: 2 in labelsTr/labelsTs (label maps, not scans)"
+    second = run_batch(root, root / "results2", segmenter=segmenter)
+    assert statuses(second) == {"imagesTr__case1": "done"}  # not results/imagesTr__case1/mask.nii.gz
+    summary = json.loads((root / "results2" / "summary.json").read_text())
+    assert summary["skipped_files"] == {LABEL_MAPS: 2, EARLIER_OUTPUTS: 1}
+    assert "1 in earlier neuroseg output folders" in second.skipped_line
 
