@@ -231,3 +231,20 @@ def test_earlier_outputs_and_label_maps_are_not_scans(tmp_path, segmenter):
     assert summary["skipped_files"] == {LABEL_MAPS: 2, EARLIER_OUTPUTS: 1}
     assert "1 in earlier neuroseg output folders" in second.skipped_line
 
+
+def test_cli_prints_each_message_on_one_line(tmp_path, tiny_model):
+    from typer.testing import CliRunner
+
+    from neuroseg.cli.main import app
+
+    name = "a_rather_long_file_name_of_a_scan_that_cannot_be_read_at_all"
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / f"{name}.nii.gz").write_bytes(b"garbage" * 10)
+    write_nifti(tmp_path / "in" / "labelsTr" / "label.nii.gz")
+    result = CliRunner().invoke(app, ["batch", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--model",
+                                      str(tiny_model), "--device", "cpu"])
+    assert result.exit_code == 6, result.output
+    lines = result.output.splitlines()
+    failed = next(line for line in lines if line.startswith("failed:"))
+    assert len(failed) > 100 and failed.startswith(f"failed: {name}: ") and "not a readable NIfTI" in failed
+    assert "skipped 1 file: 1 in labelsTr/labelsTs (label maps, not scans)" in lines
