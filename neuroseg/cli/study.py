@@ -51,17 +51,20 @@ def register(app, friendly_errors) -> None:
         console = Console(stderr=True)
         result = run_batch(folder, output, model=model, device=device, output_format=output_format,
                            series_uids=series or (), force=force, workers=workers, console=console)
+        # soft_wrap: one message a line even when piped (rich would fold it at 80 columns), so grep finds it
         for row in result.rows:
             if row["status"] in (FAILED, NOT_RUN):
-                console.print(f"[bold red]failed:[/] {row['case']}: {row['error']}", highlight=False)
+                console.print(f"[bold red]failed:[/] {row['case']}: {row['error']}", highlight=False, soft_wrap=True)
             elif row["status"] == "skipped":
-                console.print(f"[yellow]skipped:[/] {row['case']}: {row['error']}", highlight=False)
+                console.print(f"[yellow]skipped:[/] {row['case']}: {row['error']}", highlight=False, soft_wrap=True)
             elif row["looks_like_flair"] is False:
                 console.print(f"[bold yellow]warning:[/] {row['case']}: input does not look like FLAIR",
-                              highlight=False)
+                              highlight=False, soft_wrap=True)
+        if result.skipped_line:
+            console.print(f"[yellow]{result.skipped_line}[/]", highlight=False, soft_wrap=True)
         if result.ignored:
             console.print(f"[yellow]ignored {len(result.ignored)} unreadable file(s)[/] (listed in summary.json)")
-        console.print(f"{result.total_line()}; summary in {output / 'summary.csv'}", highlight=False)
+        console.print(f"{result.total_line()}; summary in {output / 'summary.csv'}", highlight=False, soft_wrap=True)
         if result.failed:
             raise BatchIncompleteError(f"{result.failed} of {len(result.rows)} cases failed (see "
                                        f"{output / 'summary.csv'})")

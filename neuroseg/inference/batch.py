@@ -4,11 +4,14 @@ The model is loaded once. Reading (and decoding) runs ahead in a thread pool and
 runs behind in another thread, so the model's device computes while the disk works.
 Each case is isolated: a failure is recorded with its reason and the batch goes on.
 Outputs go to ``OUTDIR/<case>/`` through atomic renames; a case is *complete* once its
-``report.json`` (written last) exists and names files that all exist, so a rerun skips
-complete cases and redoes the rest. ``summary.csv`` and ``summary.json`` list every case.
+``report.json`` (written last) exists, names this case's source (and, for a NIfTI file, its
+size and modification time) and names files that all exist, so a rerun skips complete cases
+and redoes the rest. ``summary.csv`` and ``summary.json`` list every case.
 
 Case names are safe folder names: ``series-<SeriesInstanceUID>`` for DICOM series (never
-a patient name or ID), and the sanitised relative path for NIfTI files.
+a patient name or ID), and the sanitised relative path for NIfTI files. Names stick: a case
+whose source already has a folder in OUTDIR keeps that folder's name, and a new case never
+gets a folder that holds another source's results.
 """
 
 from __future__ import annotations
@@ -55,9 +58,16 @@ class BatchResult:
     rows: list = field(default_factory=list)  # one dict per case, SUMMARY_FIELDS
     seconds: float = 0.0
     ignored: list = field(default_factory=list)  # unreadable files found while scanning
+    skipped_files: dict = field(default_factory=dict)  # why -> count of image files not taken for scans
 
     def count(self, *statuses) -> int:
         return sum(row["status"] in statuses for row in self.rows)
+
+    @property
+    def skipped_line(self) -> str:
+        from neuroseg.io.discovery import describe_skipped
+
+        return describe_skipped(self.skipped_files)
 
     @property
     def failed(self) -> int:
@@ -81,23 +91,24 @@ def safe_name(text: str) -> str:
     return name[:MAX_NAME] or "case"
 
 
-def find_cases(folder, exclude=(), series_uids=()) -> tuple[list[Case], list[str]]:
-    """Every NIfTI file and every study's chosen DICOM series under ``folder``; also unreadable-file notes.
+def find_cases(folder, exclude=(), series_uids=(), output=None):
+    """Every NIfTI file and every study's chosen DICOM series under ``folder``.
 
-    ``series_uids``: in a study that holds one of these series, process them instead of the automatic choice.
+    Returns the cases, unreadable-file notes and the :class:`~neuroseg.io.discovery.FolderWalk` (what was
+    left out: earlier outputs, label maps). ``series_uids``: in a study that holds one of these series,
+    process them instead of the automatic choice. ``output``: a batch output folder whose existing case
+    folders keep their names (see :func:`assign_names`).
     """
-    from neuroseg.io import is_nifti
     from neuroseg.io.dicom import iter_dicom_files
-    from neuroseg.io.discovery import scan_dicom
+    from neuroseg.io.discovery import scan_dicom, walk_nifti
 
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"Not a folder: {folder}")
-    excluded = [Path(p).resolve() for p in exclude]
+    walk = walk_nifti(folder, exclude)
+    excluded = [Path(p).resolve() for p in (*exclude, *walk.left_out)]
     cases = []
-    for path in sorted(p for p in folder.rglob("*") if is_nifti(p) and p.is_file()):
-        if any(parent in excluded for parent in path.resolve().parents):
-            continue
+    for path in walk.nifti:
         relative = path.relative_to(folder).as_posix()
         stem = relative[: -len(".nii.gz")] if relative.lower().endswith(".nii.gz") else relative[: -len(".nii")]
         cases.append(Case(safe_name(stem.replace("/", "__")), str(path), "nifti"))
@@ -121,8 +132,8 @@ def find_cases(folder, exclude=(), series_uids=()) -> tuple[list[Case], list[str
                     cases.append(Case(f"study-{_uid_name(study.uid)}", str(study.series[0].folder), "dicom",
                                       series_description=", ".join(s.description for s in study.series)[:200],
                                       skip=study.reason))
-    _deduplicate(cases)
-    return cases, list(catalogue.unreadable) if catalogue else []
+    assign_names(cases, output)
+    return cases, list(catalogue.unreadable) if catalogue else [], walk
 
 
 def _uid_name(uid: str) -> str:
@@ -135,29 +146,118 @@ def _series_name(uid: str) -> str:
     return f"series-{_uid_name(uid)}"
 
 
-def _deduplicate(cases: list[Case]) -> None:
-    seen: dict[str, int] = {}
+def assign_names(cases: list[Case], output=None) -> None:
+    """Give each case a unique folder name; with ``output``, names stick across runs.
+
+    A case whose source already has a folder in ``output`` (its report.json names the source) gets that
+    folder's name. The others keep their base name or get ``-2``, ``-3``... avoiding every folder that
+    holds a report, so adding a file never renames an existing case or lands in another one's folder.
+    Names compare case-insensitively (macOS and Windows folders do).
+    """
+    reports = earlier_reports(Path(output)) if output is not None else {}
+    owners: dict[tuple, list[str]] = {}
+    for name, report in sorted(reports.items()):
+        key = report_source(report) if report else None
+        if key:
+            owners.setdefault(key, []).append(name)
+    fresh = []
     for case in cases:
-        key = case.name.lower()
-        if key in seen:
-            seen[key] += 1
-            case.name = f"{case.name}-{seen[key]}"
+        folders = owners.get(case_source(case))
+        if folders:
+            case.name = folders.pop(0)
         else:
-            seen[key] = 1
+            fresh.append(case)
+    used = {name.lower() for name in reports}  # the folders just claimed are among them
+    for case in fresh:
+        case.name = _unused(case.name, used)
+        used.add(case.name.lower())
+
+
+def _unused(name: str, used: set) -> str:
+    candidate, n = name, 1
+    while candidate.lower() in used:
+        n += 1
+        candidate = f"{name}-{n}"
+    return candidate
+
+
+def earlier_reports(output: Path) -> dict:
+    """Folder name -> parsed report.json for every sub-folder of ``output`` holding one (None: unreadable)."""
+    from neuroseg.export.writer import REPORT_FILE
+
+    if not output.is_dir():
+        return {}
+    return {path.parent.name: read_report(path.parent) for path in output.glob(f"*/{REPORT_FILE}")}
+
+
+def read_report(case_dir: Path) -> dict | None:
+    from neuroseg.export.writer import REPORT_FILE
+
+    try:
+        report = json.loads((case_dir / REPORT_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return report if isinstance(report, dict) else None
+
+
+def case_source(case: Case) -> tuple:
+    """What identifies a case's source: the SeriesInstanceUID of a series, the resolved path of a file."""
+    if case.kind == "dicom":
+        return ("dicom", case.series_uid)
+    return ("nifti", str(Path(case.source).resolve()))
+
+
+def report_source(report: dict) -> tuple | None:
+    """The source a report was made from, comparable with :func:`case_source`; None when it does not say."""
+    source = report.get("input") or {}
+    if not isinstance(source, dict):
+        return None
+    if source.get("series_uid"):
+        return ("dicom", source["series_uid"])
+    path = source.get("resolved_path") or source.get("path")
+    if source.get("format") == "nifti" and path:
+        return ("nifti", str(Path(path).resolve()))  # reports before resolved_path: as the run saw it
+    return None
+
+
+def file_stamp(path) -> dict:
+    """Size and modification time of a source file: a replaced or corrected file has others."""
+    stat = Path(path).stat()
+    return {"size_bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def is_current(report: dict, case: Case, case_dir: Path) -> bool:
+    """True when ``report`` was made from this case's source as it is now."""
+    from neuroseg.export.writer import REPORT_FILE
+
+    if report_source(report) != case_source(case):
+        return False
+    if case.kind != "nifti":
+        return True
+    try:
+        stamp = file_stamp(case.source)
+        recorded = {key: report["input"].get(key) for key in stamp}
+        if None not in recorded.values():
+            return recorded == stamp
+        # a report written before the stamp was recorded: current unless the file changed after it
+        return stamp["mtime_ns"] <= (case_dir / REPORT_FILE).stat().st_mtime_ns
+    except OSError:
+        return False
 
 
 def case_format(case: Case, output_format: str) -> str:
     return "nifti" if case.kind == "nifti" else output_format
 
 
-def is_complete(case_dir: Path, output_format: str) -> bool:
-    """True when the case's report exists, parses, and every output it and the format name exists."""
-    from neuroseg.export.writer import REPORT_FILE, output_names
+def is_complete(case_dir: Path, output_format: str, case: Case | None = None) -> bool:
+    """True when the case's report exists, parses, and every output it and the format name exists.
 
-    report_path = case_dir / REPORT_FILE
-    try:
-        report = json.loads(report_path.read_text())
-    except (OSError, ValueError):
+    With ``case``, the report must also name that case's source, unchanged since (:func:`is_current`).
+    """
+    from neuroseg.export.writer import output_names
+
+    report = read_report(case_dir)
+    if report is None or (case is not None and not is_current(report, case, case_dir)):
         return False
     names = set(report.get("files", [])) | set(output_names(output_format))
     return all((case_dir / name).is_file() for name in names)
@@ -182,15 +282,17 @@ def run_batch(folder, output, *, model=None, device: str = "auto", segmenter=Non
     Console for the progress bar (None: no bar). ``on_case(row)`` is called after each case.
     """
     from neuroseg.export.writer import output_names
+    from neuroseg.io.discovery import describe_skipped
 
     start = time.perf_counter()
     output_names(output_format)  # validates the format before any work
     output = Path(output)
     if output.exists() and not output.is_dir():
         raise OutputError(f"Output path exists and is not a folder: {output}")
-    cases, ignored = find_cases(folder, exclude=[output], series_uids=series_uids)
+    cases, ignored, walk = find_cases(folder, exclude=[output], series_uids=series_uids, output=output)
     if not cases:
-        raise InputError(f"{folder}: no NIfTI volume and no DICOM series found")
+        skipped = f" ({describe_skipped(walk.skipped)})" if walk.skipped else ""
+        raise InputError(f"{folder}: no NIfTI volume and no DICOM series found{skipped}")
     try:
         output.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -203,12 +305,12 @@ def run_batch(folder, output, *, model=None, device: str = "auto", segmenter=Non
             row.update(status=SKIPPED, error=case.skip)
         elif case.error:
             row.update(status=FAILED, error=case.error)
-        elif not force and is_complete(output / case.name, case_format(case, output_format)):
+        elif not force and is_complete(output / case.name, case_format(case, output_format), case):
             _fill_from_report(row, output / case.name)
             row["status"] = REUSED
         else:
             todo.append(case)
-    result = BatchResult(ignored=ignored)
+    result = BatchResult(ignored=ignored, skipped_files=walk.skipped)
     try:
         if todo:
             if segmenter is None:
@@ -258,12 +360,15 @@ def _ranges(indices) -> str:
 
 
 def _load(case: Case):
-    """Read one case's volume (runs in a reader thread); returns (volume, seconds)."""
+    """Read one case's volume (runs in a reader thread); returns (volume, seconds, what identifies the source)."""
     from neuroseg.io import load_volume
 
     begin = time.perf_counter()
+    source = {}
+    if case.kind == "nifti":  # stamped before reading: a file changed meanwhile is redone next run
+        source = {"resolved_path": str(Path(case.source).resolve()), **file_stamp(case.source)}
     volume = load_volume(case.source, series_uid=case.series_uid or None)
-    return volume, time.perf_counter() - begin
+    return volume, time.perf_counter() - begin, source
 
 
 def _write(result, case: Case, case_dir: Path, output_format: str) -> float:
@@ -271,6 +376,9 @@ def _write(result, case: Case, case_dir: Path, output_format: str) -> float:
     from neuroseg.export.writer import REPORT_FILE, write_outputs
 
     begin = time.perf_counter()
+    report = read_report(case_dir)
+    if (case_dir / REPORT_FILE).exists() and (report is None or report_source(report) != case_source(case)):
+        raise OutputError(f"{case_dir} holds another source's results; not overwritten")
     remove_stale_parts(case_dir)
     (case_dir / REPORT_FILE).unlink(missing_ok=True)
     fmt = case_format(case, output_format)
@@ -326,11 +434,12 @@ def _process(todo, rows, output, segmenter, output_format, workers, console, on_
             if progress:
                 progress.update(task, description=f"Segmenting {case.name[:40]}")
             try:
-                volume, read_seconds = future.result() if future else _load(case)
+                volume, read_seconds, source = future.result() if future else _load(case)
                 begin = time.perf_counter()
                 result = segmenter.segment(volume)
                 result.timings["load"] = read_seconds
                 result.report["timings_s"]["load"] = round(read_seconds, 4)
+                result.report["input"].update(source)
             except Exception as error:  # the per-case boundary: record it, go on with the next case
                 finish(case, read_seconds + time.perf_counter() - begin, error)
                 drain(block=False)
@@ -381,10 +490,10 @@ def write_summary(result: BatchResult, output: Path) -> list[Path]:
     writer.writerows(result.rows)
     summary = {"total": result.total_line(), "seconds": round(result.seconds, 3),
                "counts": {s: result.count(s) for s in (DONE, REUSED, FAILED, SKIPPED, NOT_RUN)},
-               "ignored_files": result.ignored, "cases": result.rows}
+               "ignored_files": result.ignored, "skipped_files": result.skipped_files, "cases": result.rows}
     return [atomic_write_text(output / SUMMARY_CSV, buffer.getvalue()),
             atomic_write_text(output / SUMMARY_JSON, json.dumps(summary, indent=2, default=str) + "\n")]
 
 
-__all__ = ["run_batch", "find_cases", "is_complete", "safe_name", "write_summary", "BatchResult", "Case",
-           "SUMMARY_CSV", "SUMMARY_JSON"]
+__all__ = ["run_batch", "find_cases", "assign_names", "is_complete", "safe_name", "write_summary", "BatchResult",
+           "Case", "SUMMARY_CSV", "SUMMARY_JSON"]

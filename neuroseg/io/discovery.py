@@ -1,12 +1,15 @@
-"""What a DICOM folder holds: studies, series, and which series is the FLAIR to segment.
+"""What a folder holds: NIfTI files, DICOM studies and series, and which series is the FLAIR to segment.
 
 ``scan_dicom(folder)`` reads headers only (no pixel data) and returns a
 :class:`Catalogue`: per study, the series with their geometry, whether each looks like
 FLAIR and why, which one would be processed and why the others would be skipped.
+``walk_nifti(folder)`` lists the NIfTI files, leaving out folders that hold no scans.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +27,10 @@ T1_PATTERN = re.compile(r"(^|[^a-z0-9])t1([^a-z0-9]|$)|t1w", re.IGNORECASE)
 FLAIR_MIN_TI_MS = 1500.0
 T1_IR_MAX_TI_MS = 1300.0
 TEXT_ATTRIBUTES = ("SeriesDescription", "ProtocolName", "SequenceName")
+# Decathlon-style datasets keep label maps beside the images (imagesTr/labelsTr): they are not scans.
+LABEL_FOLDERS = ("labelstr", "labelsts")
+LABEL_MAPS = "in labelsTr/labelsTs (label maps, not scans)"
+EARLIER_OUTPUTS = "in earlier neuroseg output folders (they hold a report.json)"
 
 
 def flair_evidence(dataset) -> tuple[bool, str]:
@@ -246,6 +253,74 @@ def choose_series(study: StudyInfo) -> None:
             study.skipped[other.uid] = f"another FLAIR series was preferred (series {study.chosen.number})"
 
 
+@dataclass
+class FolderWalk:
+    """The NIfTI files under a folder, and the folders left out because they hold no scans."""
+
+    nifti: list = field(default_factory=list)  # Paths, sorted
+    left_out: list = field(default_factory=list)  # folders not searched (neither for NIfTI nor for DICOM)
+    skipped: dict = field(default_factory=dict)  # why -> how many image files were left out
+
+
+def describe_skipped(skipped: dict) -> str:
+    """e.g. "skipped 5 files: 3 in labelsTr/labelsTs (label maps, not scans), 2 in earlier ..."; "" when none."""
+    if not skipped:
+        return ""
+    total = sum(skipped.values())
+    parts = ", ".join(f"{n} {why}" for why, n in skipped.items())
+    return f"skipped {total} file{'s' if total != 1 else ''}: {parts}"
+
+
+def walk_nifti(folder, exclude=()) -> FolderWalk:
+    """Every NIfTI file under ``folder``, sorted; not under ``exclude``, earlier outputs or label-map folders."""
+    from neuroseg.io import is_nifti
+
+    excluded = {Path(p).resolve() for p in exclude}
+    walk = FolderWalk()
+    for root, dirs, names in os.walk(folder):
+        root = Path(root)
+        dirs.sort()
+        if root.resolve() in excluded:
+            dirs[:] = []
+            continue
+        why = _not_scans(root, names)
+        if why:
+            dirs[:] = []
+            walk.left_out.append(root)
+            walk.skipped[why] = walk.skipped.get(why, 0) + _count_images(root)
+            continue
+        walk.nifti.extend(root / name for name in names if is_nifti(root / name) and (root / name).is_file())
+    walk.nifti.sort()
+    return walk
+
+
+def _not_scans(folder: Path, names) -> str:
+    """Why ``folder`` holds no scans to segment, or "" when it may."""
+    if folder.resolve().name.lower() in LABEL_FOLDERS:
+        return LABEL_MAPS
+    from neuroseg.export.writer import REPORT_FILE
+
+    if REPORT_FILE in names and _is_neuroseg_report(folder / REPORT_FILE):
+        return EARLIER_OUTPUTS
+    return ""
+
+
+def _is_neuroseg_report(path: Path) -> bool:
+    try:
+        report = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(report, dict) and "neuroseg_version" in report
+
+
+def _count_images(folder: Path) -> int:
+    """NIfTI and .dcm files under ``folder``: what a walk would otherwise have taken for scans."""
+    from neuroseg.io import is_nifti
+
+    return sum(is_nifti(Path(root) / name) or name.lower().endswith(".dcm")
+               for root, _, names in os.walk(folder) for name in names)
+
+
 def _common_folder(files, default: Path) -> Path:
     import os
 
@@ -273,5 +348,5 @@ def _list(value) -> list:
         return [value]
 
 
-__all__ = ["scan_dicom", "flair_evidence", "choose_series", "orientation_label", "Catalogue", "StudyInfo",
-           "SeriesInfo"]
+__all__ = ["scan_dicom", "walk_nifti", "describe_skipped", "flair_evidence", "choose_series", "orientation_label",
+           "Catalogue", "StudyInfo", "SeriesInfo", "FolderWalk"]

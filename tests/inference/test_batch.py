@@ -17,6 +17,7 @@ import pytest
 
 from neuroseg.inference import Segmenter
 from neuroseg.inference.batch import find_cases, is_complete, run_batch, safe_name
+from neuroseg.io.discovery import EARLIER_OUTPUTS, LABEL_MAPS
 from tests.conftest import REPO, blob_volume
 from tests.dicom_factory import new_study, oblique_affine, sagittal_affine, write_series
 
@@ -98,7 +99,7 @@ def test_mixed_folder_isolates_bad_cases(tmp_path, segmenter):
 
 def test_series_option_processes_the_t1_of_a_study(tmp_path, segmenter):
     mixed_folder(tmp_path / "in")
-    cases, _ = find_cases(tmp_path / "in", series_uids=["1.2.42.1"])
+    cases, _, _ = find_cases(tmp_path / "in", series_uids=["1.2.42.1"])
     chosen = {c.name: c for c in cases if c.kind == "dicom"}
     assert sorted(chosen) == ["series-1.2.40.1", "series-1.2.41.1", "series-1.2.42.1"]
     assert chosen["series-1.2.42.1"].looks_like_flair is False and not chosen["series-1.2.42.1"].skip
@@ -160,3 +161,90 @@ def test_killed_batch_resumes_without_partial_outputs(tmp_path, segmenter, tiny_
     for n in range(6):
         assert {p.name for p in (out / f"case{n}").iterdir()} == OUTPUTS  # no .part left, nothing twice
         assert is_complete(out / f"case{n}", "nifti")
+
+
+def report_of(folder: Path) -> dict:
+    return json.loads((folder / "report.json").read_text())
+
+
+def test_rerun_after_a_clashing_file_segments_it_and_keeps_the_old_folder(tmp_path, segmenter):
+    old = write_nifti(tmp_path / "in" / "patient_a.nii.gz")
+    out = tmp_path / "out"
+    assert statuses(run_batch(tmp_path / "in", out, segmenter=segmenter)) == {"patient_a": "done"}
+    stamp = (out / "patient_a" / "mask.nii.gz").stat().st_mtime_ns
+    new = write_nifti(tmp_path / "in" / "patient a.nii.gz", blob_volume(shape=(40, 48, 14)))  # sorts first
+    result = run_batch(tmp_path / "in", out, segmenter=segmenter)
+    rows = {row["case"]: row for row in result.rows}
+    assert {case: row["status"] for case, row in rows.items()} == {"patient_a-2": "done", "patient_a": "done earlier"}
+    assert rows["patient_a-2"]["source"] == str(new) and rows["patient_a"]["source"] == str(old)
+    assert report_of(out / "patient_a-2")["input"]["resolved_path"] == str(new.resolve())
+    assert report_of(out / "patient_a")["input"]["resolved_path"] == str(old.resolve())
+    assert nib.load(out / "patient_a-2" / "mask.nii.gz").shape == (40, 48, 14)
+    assert (out / "patient_a" / "mask.nii.gz").stat().st_mtime_ns == stamp
+    again = run_batch(tmp_path / "in", out, segmenter=segmenter)
+    assert statuses(again) == {"patient_a-2": "done earlier", "patient_a": "done earlier"}
+
+
+def test_names_stick_to_the_folder_whose_report_names_the_source(tmp_path):
+    from neuroseg.inference.batch import Case, assign_names
+
+    out = tmp_path / "out"
+    for folder, source in (("scan", "b/scan.nii.gz"), ("other", "elsewhere.nii.gz")):
+        (out / folder).mkdir(parents=True)
+        (out / folder / "report.json").write_text(json.dumps(
+            {"neuroseg_version": "0", "input": {"format": "nifti", "path": str(tmp_path / source)}}))
+    (out / "Broken").mkdir()
+    (out / "Broken" / "report.json").write_text("{")  # whose results: unknown, so nobody else's folder
+    cases = [Case(name, str(tmp_path / source), "nifti") for name, source in
+             (("scan", "a/scan.nii.gz"), ("scan", "b/scan.nii.gz"), ("broken", "broken.nii.gz"),
+              ("other", "new/other.nii.gz"), ("fresh", "fresh.nii.gz"))]
+    assign_names(cases, out)
+    assert [case.name for case in cases] == ["scan-2", "scan", "broken-2", "other-2", "fresh"]
+
+
+def test_replaced_file_is_segmented_again(tmp_path, segmenter):
+    scan = write_nifti(tmp_path / "in" / "scan.nii.gz")
+    out = tmp_path / "out"
+    run_batch(tmp_path / "in", out, segmenter=segmenter)
+    assert statuses(run_batch(tmp_path / "in", out, segmenter=segmenter)) == {"scan": "done earlier"}
+    write_nifti(scan, blob_volume(shape=(40, 48, 14)))  # a corrected scan under the same name
+    later = (out / "scan" / "report.json").stat().st_mtime_ns + 10**9
+    os.utime(scan, ns=(later, later))
+    assert statuses(run_batch(tmp_path / "in", out, segmenter=segmenter)) == {"scan": "done"}
+    assert nib.load(out / "scan" / "mask.nii.gz").shape == (40, 48, 14)
+    assert report_of(out / "scan")["input"]["mtime_ns"] == later
+    os.utime(scan, ns=(later + 10**9, later + 10**9))  # touched only: redone too, the stamp differs
+    assert statuses(run_batch(tmp_path / "in", out, segmenter=segmenter)) == {"scan": "done"}
+
+
+def test_earlier_outputs_and_label_maps_are_not_scans(tmp_path, segmenter):
+    root = tmp_path / "task"
+    write_nifti(root / "imagesTr" / "case1.nii.gz")
+    write_nifti(root / "labelsTr" / "case1.nii.gz")
+    write_nifti(root / "labelsTs" / "case2.nii.gz")
+    first = run_batch(root, root / "results", segmenter=segmenter)
+    assert statuses(first) == {"imagesTr__case1": "done"}
+    assert first.skipped_line == "skipped 2 files: 2 in labelsTr/labelsTs (label maps, not scans)"
+    second = run_batch(root, root / "results2", segmenter=segmenter)
+    assert statuses(second) == {"imagesTr__case1": "done"}  # not results/imagesTr__case1/mask.nii.gz
+    summary = json.loads((root / "results2" / "summary.json").read_text())
+    assert summary["skipped_files"] == {LABEL_MAPS: 2, EARLIER_OUTPUTS: 1}
+    assert "1 in earlier neuroseg output folders" in second.skipped_line
+
+
+def test_cli_prints_each_message_on_one_line(tmp_path, tiny_model):
+    from typer.testing import CliRunner
+
+    from neuroseg.cli.main import app
+
+    name = "a_rather_long_file_name_of_a_scan_that_cannot_be_read_at_all"
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / f"{name}.nii.gz").write_bytes(b"garbage" * 10)
+    write_nifti(tmp_path / "in" / "labelsTr" / "label.nii.gz")
+    result = CliRunner().invoke(app, ["batch", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--model",
+                                      str(tiny_model), "--device", "cpu"])
+    assert result.exit_code == 6, result.output
+    lines = result.output.splitlines()
+    failed = next(line for line in lines if line.startswith("failed:"))
+    assert len(failed) > 100 and failed.startswith(f"failed: {name}: ") and "not a readable NIfTI" in failed
+    assert "skipped 1 file: 1 in labelsTr/labelsTs (label maps, not scans)" in lines

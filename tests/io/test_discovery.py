@@ -7,7 +7,8 @@ from pydicom.dataset import Dataset
 
 from neuroseg.errors import InputError
 from neuroseg.io.dicom import load_dicom_series
-from neuroseg.io.discovery import flair_evidence, orientation_label, scan_dicom
+from neuroseg.io.discovery import (EARLIER_OUTPUTS, LABEL_MAPS, describe_skipped, flair_evidence, orientation_label,
+                                  scan_dicom, walk_nifti)
 from tests.conftest import blob_volume, shared_path
 from tests.dicom_factory import axial_affine, new_study, oblique_affine, sagittal_affine, write_series
 
@@ -79,3 +80,20 @@ def test_real_study_listing():
     assert "850 ms" in rows[19].flair_reason
     assert rows[2].n_slices == 36 and rows[2].spacing == [3.0, 3.0, 3.6]
     assert catalogue.unreadable == []  # the .nfo text files are not DICOM and are passed over
+
+
+def test_walk_nifti_leaves_out_label_maps_and_earlier_outputs(tmp_path):
+    for name in ("imagesTr/a.nii.gz", "labelsTr/a.nii.gz", "labelsTs/sub/b.nii", "notes/c.nii.gz",
+                 "results/scan/mask.nii.gz", "results/scan/seg.dcm", "current/x/mask.nii.gz"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "results" / "scan" / "report.json").write_text('{"neuroseg_version": "0.1"}')
+    (tmp_path / "current" / "x" / "report.json").write_text('{"neuroseg_version": "0.1"}')
+    (tmp_path / "notes" / "report.json").write_text('{"title": "some other tool"}')  # not ours: searched
+    walk = walk_nifti(tmp_path, exclude=[tmp_path / "current"])
+    assert walk.nifti == [tmp_path / "imagesTr" / "a.nii.gz", tmp_path / "notes" / "c.nii.gz"]
+    assert sorted(walk.left_out) == [tmp_path / "labelsTr", tmp_path / "labelsTs", tmp_path / "results" / "scan"]
+    assert walk.skipped == {LABEL_MAPS: 2, EARLIER_OUTPUTS: 2}  # the excluded folder is not counted
+    assert describe_skipped(walk.skipped).startswith("skipped 4 files: 2 in labelsTr/labelsTs (label maps, not "
+                                                     "scans), 2 in earlier neuroseg output folders")
+    assert describe_skipped(walk_nifti(tmp_path / "imagesTr").skipped) == ""
