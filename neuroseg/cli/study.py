@@ -17,7 +17,7 @@ def register(app, friendly_errors) -> None:
         folder: Path = typer.Argument(..., metavar="DIR", help="A folder of DICOM files (searched recursively, any file names)."),
         as_json: bool = typer.Option(False, "--json", help="Print the listing as JSON instead of tables."),
     ):
-        """List the studies and series in FOLDER, and which series would be processed and why."""
+        """List the studies and series in DIR, and which series would be processed and why."""
         from neuroseg.io.discovery import scan_dicom
 
         catalogue = scan_dicom(folder)
@@ -42,7 +42,7 @@ def register(app, friendly_errors) -> None:
         workers: int = typer.Option(2, "--workers", min=0, help="Reading threads (0: no overlap)."),
         force: bool = typer.Option(False, "--force", help="Redo cases whose outputs are already complete."),
     ):
-        """Segment every NIfTI volume and every study's FLAIR series under FOLDER; resumable."""
+        """Segment every NIfTI volume and every study's FLAIR series under DIR; resumable."""
         from rich.console import Console
 
         from neuroseg.errors import BatchIncompleteError
@@ -77,7 +77,7 @@ def print_catalogue(catalogue) -> None:
     console = Console()
     console.width = max(console.width, 160)  # a pipe or narrow terminal would fold every cell
     if not catalogue.studies:
-        console.print(f"{catalogue.folder}: no DICOM series found")
+        console.print(f"{catalogue.folder}: no DICOM series found{_nifti_hint(catalogue.folder)}")
     for study in catalogue.studies:
         table = Table(title=f"Study {study.uid}  {study.date}  {study.description}", title_justify="left")
         for column in ("#", "description", "orientation", "size", "slices", "spacing mm", "FLAIR", "action", "why"):
@@ -98,3 +98,13 @@ def print_catalogue(catalogue) -> None:
             console.print(f"[bold yellow]Nothing to process in this study:[/] {study.reason}")
     for note in catalogue.unreadable:
         console.print(f"[yellow]ignored:[/] {note}", highlight=False)
+
+
+def _nifti_hint(folder) -> str:
+    """scan lists DICOM only; point a folder of NIfTI files to the commands that take them."""
+    from neuroseg.io.discovery import walk_nifti
+
+    found = len(walk_nifti(folder).nifti)
+    if not found:
+        return ""
+    return f" ({found} NIfTI file{'s' if found != 1 else ''} here: 'neuroseg run FILE' or 'neuroseg batch DIR' take them)"

@@ -30,6 +30,15 @@ def test_scan_lists_the_real_study_and_processes_nothing():
     assert [s["orientation"] for s in study["series"]] == ["axial", "axial", "sagittal"]
 
 
+def test_scan_of_a_nifti_folder_points_to_run_and_batch(tmp_path):
+    volume = blob_volume()
+    for name in ("a.nii.gz", "b.nii"):
+        nib.Nifti1Image(volume.array, volume.affine).to_filename(str(tmp_path / name))
+    result = runner.invoke(app, ["scan", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "no DICOM series found (2 NIfTI files here" in result.output and "neuroseg batch" in result.output
+
+
 def test_run_on_real_study_needs_series_and_warns_not_flair(tmp_path, tiny_model):
     folder = shared_path("dicom", "study-trio-b17")
     refused = runner.invoke(app, ["run", str(folder), "-o", str(tmp_path / "no"), "--model", str(tiny_model)])
