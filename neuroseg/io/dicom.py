@@ -102,8 +102,11 @@ class SeriesPlan:
         return np.sqrt((self.affine_lps[:3, :3] ** 2).sum(axis=0))
 
 
-def iter_dicom_files(folder, exclude=()) -> list[Path]:
-    """Every regular file under ``folder`` (recursively, sorted) that may be DICOM; ``exclude``: folders to skip."""
+def iter_dicom_files(folder, exclude=(), nifti: list | None = None) -> list[Path]:
+    """Every regular file under ``folder`` (recursively, sorted) that may be DICOM; ``exclude``: folders to skip.
+
+    ``nifti``: a list that collects the NIfTI files passed over (a folder holding them holds other inputs).
+    """
     from neuroseg.io import is_nifti
 
     excluded = {Path(p).resolve() for p in exclude}
@@ -112,7 +115,11 @@ def iter_dicom_files(folder, exclude=()) -> list[Path]:
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (Path(root) / d).resolve() not in excluded)
         for name in sorted(names):
             path = Path(root) / name
-            if name.startswith(".") or name.upper() in SKIPPED_NAMES or is_nifti(path) or not path.is_file():
+            if name.startswith(".") or name.upper() in SKIPPED_NAMES or not path.is_file():
+                continue
+            if is_nifti(path):
+                if nifti is not None:
+                    nifti.append(path)
                 continue
             found.append(path)
     return found
@@ -129,11 +136,14 @@ def read_header(path):
         return None
 
 
-def collect_series(folder, exclude=()) -> tuple[dict[str, SeriesHeaders], list[str]]:
-    """Group the DICOM images under ``folder`` by SeriesInstanceUID; also return one note per unreadable file."""
+def collect_series(folder, exclude=(), nifti: list | None = None) -> tuple[dict[str, SeriesHeaders], list[str]]:
+    """Group the DICOM images under ``folder`` by SeriesInstanceUID; also return one note per unreadable file.
+
+    ``nifti``: as for :func:`iter_dicom_files`.
+    """
     series: dict[str, SeriesHeaders] = {}
     unreadable = []
-    for path in iter_dicom_files(folder, exclude):
+    for path in iter_dicom_files(folder, exclude, nifti):
         try:
             dataset = read_header(path)
         except (OSError, ValueError, EOFError, KeyError, TypeError, AttributeError) as error:
