@@ -241,6 +241,7 @@ def scan_dicom(folder, exclude=()) -> Catalogue:
         problem = plan.problem
         if modality.upper() not in ("MR", ""):
             problem = f"modality {modality} is not MR"
+            flair, why = False, problem  # a SEG's description may name FLAIR: it is no FLAIR series to read
         info = SeriesInfo(uid=uid, study_uid=str(dataset.get("StudyInstanceUID", "") or ""),
                           folder=_common_folder(headers.files, folder), plan=plan,
                           number=_int(dataset.get("SeriesNumber")),

@@ -137,3 +137,26 @@ def test_nifti_input_refuses_dicom_seg(tmp_path, segmenter):
     with pytest.raises(InputError, match="needs a DICOM input series"):
         write_outputs(result, tmp_path / "out", output_format="dicom-seg")
     assert not (tmp_path / "out").exists()
+
+
+def test_seg_of_a_series_that_is_not_flair_says_so(tmp_path, segmenter):
+    volume = blob_volume()
+    write_series(volume, tmp_path / "t1", series_uid="1.2.40", description="AX T1 SE", inversion_time=None)
+    result = with_known_mask(segmenter.segment(tmp_path / "t1", series_uid="1.2.40"), volume.array > 200)
+    assert result.report["warnings"][0].startswith("NOT FLAIR")
+    write_outputs(result, tmp_path / "out", output_format="dicom-seg")
+    assert dciodvfy_errors(tmp_path / "out" / "seg.dcm") == []
+    seg = pydicom.dcmread(tmp_path / "out" / "seg.dcm")
+    assert seg.SeriesDescription.startswith("NOT FLAIR input - neuroseg tumour")
+    assert "NOT FLAIR" in seg.ContentDescription
+    assert "not FLAIR" in seg.SegmentSequence[0].SegmentDescription
+    assert seg.SegmentSequence[0].SegmentLabel == "Tumor"
+
+
+def test_seg_of_a_flair_series_has_no_warning(tmp_path, segmenter):
+    write_series(blob_volume(), tmp_path / "flair")
+    write_outputs(segmenter.segment(tmp_path / "flair"), tmp_path / "out", output_format="dicom-seg")
+    seg = pydicom.dcmread(tmp_path / "out" / "seg.dcm")
+    assert seg.SeriesDescription == "neuroseg tumour (tiny-test-model)"
+    assert seg.ContentDescription == "Automatic FLAIR tumour segmentation"
+    assert "SegmentDescription" not in seg.SegmentSequence[0]

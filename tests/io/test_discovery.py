@@ -124,3 +124,20 @@ def test_run_cli_refusal_is_one_line_with_exit_code_2(tmp_path, tiny_model):
     (line,) = result.output.strip().splitlines()
     assert line.startswith("neuroseg: error: ") and "1 NIfTI file (other.nii.gz)" in line
     assert not (tmp_path / "out").exists()
+
+
+def test_a_seg_naming_flair_in_the_folder_is_no_flair_series(tmp_path):
+    import dataclasses
+
+    from neuroseg.export.dicom_seg import write_dicom_seg
+    from neuroseg.inference import Segmenter
+    from tests.conftest import bright_model
+
+    write_series(blob_volume(), tmp_path / "flair", series_uid="1.2.3")
+    result = Segmenter(bright_model(), device="cpu").segment(tmp_path / "flair")
+    result = dataclasses.replace(result, report={"model": {"name": "lgg-flair"}})  # a FLAIR-named model
+    write_dicom_seg(result, tmp_path / "flair" / "seg.dcm")
+    (study,) = scan_dicom(tmp_path).studies
+    seg = next(s for s in study.series if s.modality == "SEG")
+    assert "flair" in seg.description and not seg.looks_like_flair and seg.problem == "modality SEG is not MR"
+    assert load_dicom_series(tmp_path).meta["series_uid"] == "1.2.3"
