@@ -77,7 +77,7 @@ def print_catalogue(catalogue) -> None:
     console = Console()
     console.width = max(console.width, 160)  # a pipe or narrow terminal would fold every cell
     if not catalogue.studies:
-        console.print(f"{catalogue.folder}: no DICOM series found{_nifti_hint(catalogue.folder)}")
+        console.print(f"{catalogue.folder}: no DICOM series found{_nifti_hint(catalogue)}")
     for study in catalogue.studies:
         table = Table(title=f"Study {study.uid}  {study.date}  {study.description}", title_justify="left")
         for column in ("#", "description", "orientation", "size", "slices", "spacing mm", "FLAIR", "action", "why"):
@@ -100,11 +100,9 @@ def print_catalogue(catalogue) -> None:
         console.print(f"[yellow]ignored:[/] {note}", highlight=False)
 
 
-def _nifti_hint(folder) -> str:
+def _nifti_hint(catalogue) -> str:
     """scan lists DICOM only; point a folder of NIfTI files to the commands that take them."""
-    from neuroseg.io.discovery import walk_nifti
-
-    found = len(walk_nifti(folder).nifti)
+    found = len(catalogue.nifti_files)
     if not found:
         return ""
     return f" ({found} NIfTI file{'s' if found != 1 else ''} here: 'neuroseg run FILE' or 'neuroseg batch DIR' take them)"

@@ -17,6 +17,10 @@ from neuroseg.errors import GeometryError, InputError
 from neuroseg.export.files import atomic_path
 
 SEGMENT_LABEL = "Tumor"
+# Where a viewer user sees that the source series did not look like FLAIR (each text at most 64 characters, LO).
+NOT_FLAIR_PREFIX = "NOT FLAIR input - "
+NOT_FLAIR_CONTENT = "Tumour segmentation of a NOT FLAIR series: unreliable"
+NOT_FLAIR_SEGMENT = "Input series is not FLAIR; the model was trained on FLAIR only"
 SERIES_NUMBER_OFFSET = 1000
 # SNOMED CT codes of the segment (DICOM CID 7150 / 7151).
 CATEGORY = ("49755003", "SCT", "Morphologically Altered Structure")
@@ -85,14 +89,18 @@ def build_dicom_seg(result):
         segmented_property_category=Code(*CATEGORY), segmented_property_type=Code(*PROPERTY_TYPE),
         algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC, algorithm_identification=algorithm,
         tracking_uid=generate_uid(), tracking_id="neuroseg tumour")
+    not_flair = meta.get("looks_like_flair") is False  # processed only because the user named it (--series)
+    if not_flair:
+        segment.SegmentDescription = NOT_FLAIR_SEGMENT
     number = min(int(meta.get("series_number") or 0) + SERIES_NUMBER_OFFSET, 2**31 - 1)
+    description = (NOT_FLAIR_PREFIX if not_flair else "") + f"neuroseg tumour ({model_name})"
     return hd.seg.Segmentation(
         source_images=sources, pixel_array=pixel_array, segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
         segment_descriptions=[segment], series_instance_uid=generate_uid(), series_number=number,
         sop_instance_uid=generate_uid(), instance_number=1, manufacturer="neuroseg",
         manufacturer_model_name=model_name[:64], software_versions=f"neuroseg {__version__}",
-        device_serial_number="none", series_description=f"neuroseg tumour ({model_name})"[:64],
-        content_label="TUMOR", content_description="Automatic FLAIR tumour segmentation",
+        device_serial_number="none", series_description=description[:64], content_label="TUMOR",
+        content_description=NOT_FLAIR_CONTENT if not_flair else "Automatic FLAIR tumour segmentation",
         omit_empty_frames=bool(pixel_array.any()))  # an all-empty mask keeps its frames
 
 

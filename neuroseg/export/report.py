@@ -21,13 +21,28 @@ def bounding_box_mm(mask_volume) -> dict | None:
             "voxel_min": lo.tolist(), "voxel_max": hi.tolist()}
 
 
-def dicom_slices(result) -> list[dict] | None:
-    """Tumour slices named as a DICOM viewer shows them (array axis 2 is the sorted series)."""
+def dicom_slices(result) -> dict:
+    """Tumour slices named as a DICOM viewer shows them (array axis 2 is the sorted series).
+
+    Returns ``{"tumour_slices_dicom": [...]}`` when each tumour slice is one source image (or
+    one frame of a multi-frame image), ``{"tumour_slices_dicom_omitted": why}`` for DICOM
+    input whose slices cut across its images (e.g. a sagittal series), and ``{}`` otherwise.
+    """
     meta = result.image.meta
-    if meta.get("format") != "dicom" or "source_instance_numbers" not in meta or result.slice_axis != 2:
-        return None
-    return [{"index": k, "instance_number": meta["source_instance_numbers"][k],
-             "sop_instance_uid": meta["source_sop_instance_uids"][k]} for k in result.tumour_slices]
+    if meta.get("format") != "dicom" or "source_instance_numbers" not in meta:
+        return {}
+    if result.slice_axis != 2:
+        return {"tumour_slices_dicom_omitted": f"the series' images lie along array axis 2, tumour slices along "
+                                               f"axis {result.slice_axis}: each slice crosses many images"}
+    named = []
+    for k in result.tumour_slices:
+        entry = {"index": k, "instance_number": meta["source_instance_numbers"][k],
+                 "sop_instance_uid": meta["source_sop_instance_uids"][k]}
+        frame = (meta.get("source_frames") or [None] * (k + 1))[k]
+        if frame is not None:  # all frames of a multi-frame image share its UID and number
+            entry["frame"] = frame
+        named.append(entry)
+    return {"tumour_slices_dicom": named}
 
 
 def build_report(result, segmenter) -> dict:
@@ -51,7 +66,7 @@ def build_report(result, segmenter) -> dict:
         "tumour_voxels": int(mask.array.sum()),
         "slice_axis": result.slice_axis,
         "tumour_slices": result.tumour_slices,
-        **({"tumour_slices_dicom": named} if (named := dicom_slices(result)) is not None else {}),
+        **dicom_slices(result),
         "slices": [
             {"index": k, "classifier_probability": round(float(p), 4), "tumour_voxels": int(n)}
             for k, (p, n) in enumerate(zip(result.slice_probabilities, result.per_slice_voxels))

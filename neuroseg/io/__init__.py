@@ -21,14 +21,7 @@ def load_volume(path, series_uid: str | None = None):
     if path.is_dir():
         from neuroseg.io.dicom import load_dicom_series
 
-        if any(is_nifti(p) for p in path.iterdir()) and series_uid is None:
-            try:
-                return load_dicom_series(path)
-            except InputError as error:
-                raise InputError(f"{error}; {path} holds NIfTI files: give one file to 'neuroseg run', "
-                                 "or use 'neuroseg batch' for a folder") from error
-
-        return load_dicom_series(path, series_uid=series_uid)
+        return load_dicom_series(path, series_uid=series_uid)  # refuses a folder that holds other inputs too
     if is_nifti(path):
         from neuroseg.io.nifti import load_nifti
 

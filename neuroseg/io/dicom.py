@@ -5,7 +5,7 @@ name. Images are grouped by SeriesInstanceUID; each 2D image (a single-frame fil
 frame of an enhanced multi-frame file) becomes a :class:`SliceHeader`. A series is turned
 into a :class:`SeriesPlan`: the images that share the dominant orientation and size,
 sorted by their position along the slice normal (ImagePositionPatient · normal), with a
-note for every image left out and a ``problem`` (a one-line reason) when the series
+note for every image left out (a duplicate file, same SOPInstanceUID and pixels, is one) and a ``problem`` (a one-line reason) when the series
 cannot become one 3D volume, e.g. a missing slice.
 
 Geometry conventions: DICOM positions are LPS; the Volume affine is RAS+
@@ -102,8 +102,11 @@ class SeriesPlan:
         return np.sqrt((self.affine_lps[:3, :3] ** 2).sum(axis=0))
 
 
-def iter_dicom_files(folder, exclude=()) -> list[Path]:
-    """Every regular file under ``folder`` (recursively, sorted) that may be DICOM; ``exclude``: folders to skip."""
+def iter_dicom_files(folder, exclude=(), nifti: list | None = None) -> list[Path]:
+    """Every regular file under ``folder`` (recursively, sorted) that may be DICOM; ``exclude``: folders to skip.
+
+    ``nifti``: a list that collects the NIfTI files passed over (a folder holding them holds other inputs).
+    """
     from neuroseg.io import is_nifti
 
     excluded = {Path(p).resolve() for p in exclude}
@@ -112,7 +115,11 @@ def iter_dicom_files(folder, exclude=()) -> list[Path]:
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (Path(root) / d).resolve() not in excluded)
         for name in sorted(names):
             path = Path(root) / name
-            if name.startswith(".") or name.upper() in SKIPPED_NAMES or is_nifti(path) or not path.is_file():
+            if name.startswith(".") or name.upper() in SKIPPED_NAMES or not path.is_file():
+                continue
+            if is_nifti(path):
+                if nifti is not None:
+                    nifti.append(path)
                 continue
             found.append(path)
     return found
@@ -129,11 +136,14 @@ def read_header(path):
         return None
 
 
-def collect_series(folder, exclude=()) -> tuple[dict[str, SeriesHeaders], list[str]]:
-    """Group the DICOM images under ``folder`` by SeriesInstanceUID; also return one note per unreadable file."""
+def collect_series(folder, exclude=(), nifti: list | None = None) -> tuple[dict[str, SeriesHeaders], list[str]]:
+    """Group the DICOM images under ``folder`` by SeriesInstanceUID; also return one note per unreadable file.
+
+    ``nifti``: as for :func:`iter_dicom_files`.
+    """
     series: dict[str, SeriesHeaders] = {}
     unreadable = []
-    for path in iter_dicom_files(folder, exclude):
+    for path in iter_dicom_files(folder, exclude, nifti):
         try:
             dataset = read_header(path)
         except (OSError, ValueError, EOFError, KeyError, TypeError, AttributeError) as error:
@@ -216,10 +226,13 @@ def plan_series(headers: SeriesHeaders) -> SeriesPlan:
     notes = list(headers.notes)
     if not headers.slices:
         return SeriesPlan(headers, [], notes, "holds no image with position and orientation")
-    layouts = Counter(s.layout() for s in headers.slices)
+    unique, problem = _drop_duplicates(headers.slices, notes)
+    if problem:
+        return SeriesPlan(headers, [], notes, problem)
+    layouts = Counter(s.layout() for s in unique)
     main_layout, _ = layouts.most_common(1)[0]
-    kept = [s for s in headers.slices if s.layout() == main_layout]
-    left_out = len(headers.slices) - len(kept)
+    kept = [s for s in unique if s.layout() == main_layout]
+    left_out = len(unique) - len(kept)
     if left_out:
         notes.append(f"left out {left_out} image{'s' * (left_out > 1)} with another orientation, matrix or "
                      f"pixel spacing (localizer/scout?)")
@@ -253,6 +266,49 @@ def plan_series(headers: SeriesHeaders) -> SeriesPlan:
     return SeriesPlan(headers, kept, notes, None, affine)
 
 
+def _drop_duplicates(slices: list, notes: list) -> tuple[list, str | None]:
+    """One image filed twice (same SOPInstanceUID and frame), e.g. a copied file: keep one copy.
+
+    The copies must hold the same header geometry and the same pixels; otherwise nobody can
+    tell which one is right, and the series is refused naming both files.
+    """
+    first: dict[tuple, SliceHeader] = {}
+    dropped: dict[str, str] = {}  # left-out file -> the file kept in its place
+    unique = []
+    for header in sorted(slices, key=lambda s: (len(s.path), s.path)):  # keep "IM1", drop "IM1 (copy)"
+        original = first.setdefault((header.sop_instance_uid, header.frame), header)
+        if original is header:
+            unique.append(header)
+            continue
+        problem = _copies_differ(original, header) if header.path not in dropped else None
+        if problem:
+            return slices, problem
+        dropped[header.path] = original.path
+    if dropped:
+        listed = [f"{path} (copy of {Path(kept).name})" for path, kept in sorted(dropped.items())]
+        more = f" and {len(listed) - 3} more" if len(listed) > 3 else ""
+        notes.append(f"left out {len(dropped)} duplicate file{'s' * (len(dropped) > 1)} (same SOPInstanceUID and "
+                     f"pixel data as another file): {', '.join(listed[:3])}{more}")
+    return unique, None
+
+
+def _copies_differ(original: SliceHeader, copy: SliceHeader) -> str | None:
+    """Why two files with one SOPInstanceUID are not the same image, or None when they are."""
+    import dataclasses
+    import filecmp
+
+    where = f"files {original.path} and {copy.path} have the same SOPInstanceUID {original.sop_instance_uid}"
+    if dataclasses.replace(copy, path=original.path) != original:
+        return f"{where} but different position, orientation, size or rescaling: remove the wrong one"
+    if filecmp.cmp(original.path, copy.path, shallow=False):
+        return None
+    try:
+        same = np.array_equal(decode_file(original.path), decode_file(copy.path))
+    except InputError as error:
+        return f"{where}, and one cannot be decoded ({error}): remove the broken one"
+    return None if same else f"{where} but different pixel data: remove the wrong one"
+
+
 def _drop_repeats(kept: list, normal: np.ndarray, notes: list) -> tuple[list, str | None]:
     """Several images at one position: keep the first echo when echoes explain it, else refuse."""
     distances = np.array([float(np.dot(normal, s.position)) for s in kept])
@@ -271,34 +327,38 @@ def _drop_repeats(kept: list, normal: np.ndarray, notes: list) -> tuple[list, st
                   f"repeated acquisitions): not one 3D volume")
 
 
-def read_pixels(plan: SeriesPlan) -> np.ndarray:
-    """Decode the kept slices; return float32 ``[column, row, slice]`` with rescale slope/intercept applied."""
+def decode_file(path) -> np.ndarray:
+    """The pixel data of one file as ``(frame, row, column)``, MONOCHROME1 inverted; InputError when undecodable."""
     import pydicom
 
+    dataset = None
+    try:
+        dataset = pydicom.dcmread(path)
+        if int(dataset.get("SamplesPerPixel", 1)) != 1:
+            raise InputError(f"{path}: colour DICOM images are not MR intensities")
+        pixels = dataset.pixel_array
+    except InputError:
+        raise
+    except (OSError, ValueError, RuntimeError, AttributeError, NotImplementedError, EOFError) as error:
+        syntax = getattr(getattr(dataset, "file_meta", None), "TransferSyntaxUID", None)
+        detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise InputError(f"{path}: pixel data cannot be decoded"
+                         + (f" (transfer syntax {getattr(syntax, 'name', syntax)})" if syntax else "")
+                         + f": {detail}") from error
+    if pixels.ndim == 2:
+        pixels = pixels[None]
+    if str(dataset.get("PhotometricInterpretation", "")).upper() == "MONOCHROME1":
+        pixels = pixels.max() - pixels
+    return pixels
+
+
+def read_pixels(plan: SeriesPlan) -> np.ndarray:
+    """Decode the kept slices; return float32 ``[column, row, slice]`` with rescale slope/intercept applied."""
     stack = np.empty((len(plan.slices), plan.slices[0].rows, plan.slices[0].columns), dtype=np.float32)
     cache: dict[str, np.ndarray] = {}
     for k, header in enumerate(plan.slices):
         if header.path not in cache:
-            try:
-                dataset = pydicom.dcmread(header.path)
-                if int(dataset.get("SamplesPerPixel", 1)) != 1:
-                    raise InputError(f"{header.path}: colour DICOM images are not MR intensities")
-                pixels = dataset.pixel_array
-            except InputError:
-                raise
-            except (OSError, ValueError, RuntimeError, AttributeError, NotImplementedError, EOFError) as error:
-                syntax = getattr(getattr(locals().get("dataset"), "file_meta", None), "TransferSyntaxUID", None)
-                detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-                raise InputError(f"{header.path}: pixel data cannot be decoded"
-                                 + (f" (transfer syntax {getattr(syntax, 'name', syntax)})" if syntax else "")
-                                 + f": {detail}") from error
-            if header.frame is None:
-                pixels = pixels[None] if pixels.ndim == 2 else pixels
-            elif pixels.ndim == 2:
-                pixels = pixels[None]
-            if str(dataset.get("PhotometricInterpretation", "")).upper() == "MONOCHROME1":
-                pixels = pixels.max() - pixels
-            cache = {header.path: pixels}  # a series rarely revisits a file out of order
+            cache = {header.path: decode_file(header.path)}  # a series rarely revisits a file out of order
         pixels = cache[header.path]
         frame = pixels[(header.frame or 1) - 1]
         if frame.shape != (header.rows, header.columns):

@@ -159,6 +159,7 @@ class Catalogue:
     folder: Path
     studies: list = field(default_factory=list)
     unreadable: list = field(default_factory=list)
+    nifti_files: list = field(default_factory=list)  # NIfTI files passed over: other inputs in the folder
 
     @property
     def series(self) -> list[SeriesInfo]:
@@ -172,14 +173,30 @@ class Catalogue:
         raise InputError(f"{self.folder}: no series with UID {series_uid}; found: {known}")
 
     def select(self, series_uid: str | None = None) -> SeriesInfo:
-        """The series to process: ``series_uid`` when given, else the one FLAIR series of the folder."""
+        """The series to process: ``series_uid`` when given, else the one FLAIR series of the folder.
+
+        Without ``series_uid`` the folder must hold one input: no NIfTI files beside the DICOM
+        files and no FLAIR series that had to be passed over as unreadable, so nothing is left
+        out unsaid.
+        """
         if not self.series:
-            raise InputError(f"{self.folder}: no DICOM series found")
+            hint = (f"; it holds {self._nifti_listing()}: give one file to 'neuroseg run', or use "
+                    "'neuroseg batch' for a folder") if self.nifti_files else ""
+            raise InputError(f"{self.folder}: no DICOM series found{hint}")
         if series_uid is not None:
             series = self.find(series_uid)
             if series.problem:
                 raise InputError(f"{self.folder}: series {series.uid} cannot be read: {series.problem}")
             return series
+        if self.nifti_files:
+            raise InputError(f"{self.folder}: holds {self._nifti_listing()} besides DICOM series; 'neuroseg run' "
+                             f"reads one input: give one file or a folder of DICOM only, or use 'neuroseg batch' "
+                             f"(see 'neuroseg scan {self.folder}' for the DICOM series)")
+        chosen = self._select_flair()
+        self._refuse_broken_flair(chosen)
+        return chosen
+
+    def _select_flair(self) -> SeriesInfo:
         usable = [s for s in self.series if s.usable]
         if len(self.series) == 1:
             if usable:
@@ -196,13 +213,32 @@ class Catalogue:
         raise InputError(f"{self.folder}: holds {len(chosen)} studies with a FLAIR series; choose one with "
                          f"--series UID or use `neuroseg batch` ({listing})")
 
+    def _refuse_broken_flair(self, chosen: SeriesInfo) -> None:
+        """Refuse when another FLAIR series was passed over because it cannot be read."""
+        broken = [s for s in self.series if s.looks_like_flair and s.problem and s is not chosen]
+        if not broken:
+            return
+        first = broken[0]
+        more = f" (and {len(broken) - 1} more)" if len(broken) > 1 else ""
+        raise InputError(f"{self.folder}: FLAIR series {first.number} {first.description!r} {first.uid} cannot be "
+                         f"read ({first.problem}){more}, so 'neuroseg run' would process only series "
+                         f"{chosen.number} {chosen.description!r}: name that one with --series {chosen.uid}, or see "
+                         f"'neuroseg scan {self.folder}', or use 'neuroseg batch'")
+
+    def _nifti_listing(self) -> str:
+        names = [str(Path(p).relative_to(self.folder)) for p in self.nifti_files[:2]]
+        more = ", …" if len(self.nifti_files) > 2 else ""
+        count = len(self.nifti_files)
+        return f"{count} NIfTI file{'s' * (count > 1)} ({', '.join(names)}{more})"
+
 
 def scan_dicom(folder, exclude=()) -> Catalogue:
     """Read every DICOM header under ``folder`` (but not under ``exclude``); choose each study's FLAIR."""
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"Not a folder: {folder}")
-    found, unreadable = collect_series(folder, exclude)
+    nifti: list = []
+    found, unreadable = collect_series(folder, exclude, nifti)
     studies: dict[str, StudyInfo] = {}
     for uid, headers in found.items():
         dataset = headers.dataset
@@ -212,6 +248,7 @@ def scan_dicom(folder, exclude=()) -> Catalogue:
         problem = plan.problem
         if modality.upper() not in ("MR", ""):
             problem = f"modality {modality} is not MR"
+            flair, why = False, problem  # a SEG's description may name FLAIR: it is no FLAIR series to read
         info = SeriesInfo(uid=uid, study_uid=str(dataset.get("StudyInstanceUID", "") or ""),
                           folder=_common_folder(headers.files, folder), plan=plan,
                           number=_int(dataset.get("SeriesNumber")),
@@ -225,7 +262,7 @@ def scan_dicom(folder, exclude=()) -> Catalogue:
         study.series.sort(key=lambda s: (s.number, s.uid))
         choose_series(study)
     ordered = sorted(studies.values(), key=lambda s: (s.date, s.uid))
-    return Catalogue(folder, ordered, unreadable)
+    return Catalogue(folder, ordered, unreadable, nifti)
 
 
 def choose_series(study: StudyInfo) -> None:

@@ -137,3 +137,53 @@ def test_nifti_input_refuses_dicom_seg(tmp_path, segmenter):
     with pytest.raises(InputError, match="needs a DICOM input series"):
         write_outputs(result, tmp_path / "out", output_format="dicom-seg")
     assert not (tmp_path / "out").exists()
+
+
+def test_seg_of_a_series_that_is_not_flair_says_so(tmp_path, segmenter):
+    volume = blob_volume()
+    write_series(volume, tmp_path / "t1", series_uid="1.2.40", description="AX T1 SE", inversion_time=None)
+    result = with_known_mask(segmenter.segment(tmp_path / "t1", series_uid="1.2.40"), volume.array > 200)
+    assert result.report["warnings"][0].startswith("NOT FLAIR")
+    write_outputs(result, tmp_path / "out", output_format="dicom-seg")
+    assert dciodvfy_errors(tmp_path / "out" / "seg.dcm") == []
+    seg = pydicom.dcmread(tmp_path / "out" / "seg.dcm")
+    assert seg.SeriesDescription.startswith("NOT FLAIR input - neuroseg tumour")
+    assert "NOT FLAIR" in seg.ContentDescription
+    assert "not FLAIR" in seg.SegmentSequence[0].SegmentDescription
+    assert seg.SegmentSequence[0].SegmentLabel == "Tumor"
+
+
+def test_seg_of_a_flair_series_has_no_warning(tmp_path, segmenter):
+    write_series(blob_volume(), tmp_path / "flair")
+    write_outputs(segmenter.segment(tmp_path / "flair"), tmp_path / "out", output_format="dicom-seg")
+    seg = pydicom.dcmread(tmp_path / "out" / "seg.dcm")
+    assert seg.SeriesDescription == "neuroseg tumour (tiny-test-model)"
+    assert seg.ContentDescription == "Automatic FLAIR tumour segmentation"
+    assert "SegmentDescription" not in seg.SegmentSequence[0]
+
+
+def test_report_names_no_images_for_a_sagittal_series(tmp_path):
+    from tests.conftest import bright_model
+
+    write_series(blob_volume(affine=sagittal_affine()), tmp_path / "sag")
+    result = Segmenter(bright_model(), device="cpu").segment(tmp_path / "sag")
+    report = result.report
+    assert report["slice_axis"] != 2 and report["tumour_slices"]  # axial planes across the sagittal images
+    assert "tumour_slices_dicom" not in report
+    assert f"axis {report['slice_axis']}" in report["tumour_slices_dicom_omitted"]
+
+
+def test_report_names_frames_of_a_multiframe_source(tmp_path):
+    from tests.conftest import bright_model
+
+    volume = blob_volume(affine=axial_affine())
+    order = [int(k) for k in np.random.default_rng(5).permutation(volume.shape[2])]
+    path = write_enhanced(volume, tmp_path / "mf" / "mf.dcm", frame_order=order)
+    result = Segmenter(bright_model(), device="cpu").segment(tmp_path / "mf")
+    named = result.report["tumour_slices_dicom"]
+    source = pydicom.dcmread(path, stop_before_pixels=True)
+    assert [entry["index"] for entry in named] == result.tumour_slices and len(named) >= 5
+    for entry in named:
+        assert entry["sop_instance_uid"] == source.SOPInstanceUID and entry["instance_number"] == 1
+        assert source_slice_index(source, result.mask.affine, entry["frame"]) == entry["index"]
+    assert "tumour_slices_dicom_omitted" not in result.report

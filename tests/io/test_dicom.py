@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
+import pydicom
 import pytest
 from pydicom.uid import JPEG2000Lossless, RLELossless
 
@@ -124,3 +127,33 @@ def test_real_study_is_not_flair_and_t1_reads_when_asked():
     reference_array, reference_affine = sitk_volume(loaded.meta["source_files"])
     np.testing.assert_array_equal(loaded.array, reference_array)
     np.testing.assert_allclose(loaded.affine, reference_affine, atol=1e-3)
+
+
+def test_duplicate_file_is_left_out_with_a_warning(tmp_path):
+    volume = blob_volume()
+    files = write_series(volume, tmp_path)
+    copy = tmp_path / "IM0003 (copy).dcm"
+    shutil.copy(files[2], copy)
+    loaded = load_volume(tmp_path)
+    np.testing.assert_array_equal(loaded.array, volume.array)
+    assert loaded.meta["source_files"] == [str(p) for p in files]
+    (warning,) = loaded.meta["warnings"]
+    assert "left out 1 duplicate file" in warning and f"{copy} (copy of IM0003.dcm)" in warning
+
+
+@pytest.mark.parametrize("damage", ["pixels", "truncated"])
+def test_duplicates_that_differ_are_refused_naming_both_files(tmp_path, damage):
+    files = write_series(blob_volume(), tmp_path)
+    dataset = pydicom.dcmread(files[2])
+    if damage == "pixels":
+        pixels = dataset.pixel_array.copy()
+        pixels[0, 0] += 1
+        dataset.PixelData = pixels.tobytes()
+        dataset.save_as(tmp_path / "IM0003 copy.dcm")
+        expected = "but different pixel data"
+    else:
+        (tmp_path / "IM0003 copy.dcm").write_bytes(files[2].read_bytes()[:-500])
+        expected = "pixel data cannot be decoded"
+    with pytest.raises(InputError, match=r"IM0003\.dcm and .*IM0003 copy\.dcm have the same SOPInstanceUID") as error:
+        load_volume(tmp_path)
+    assert expected in str(error.value)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import nibabel as nib
+import numpy as np
 import pytest
 from pydicom.dataset import Dataset
 
 from neuroseg.errors import InputError
+from neuroseg.io import load_volume
 from neuroseg.io.dicom import load_dicom_series
 from neuroseg.io.discovery import (EARLIER_OUTPUTS, LABEL_MAPS, describe_skipped, flair_evidence, orientation_label,
                                   scan_dicom, walk_nifti)
@@ -97,3 +100,62 @@ def test_walk_nifti_leaves_out_label_maps_and_earlier_outputs(tmp_path):
     assert describe_skipped(walk.skipped).startswith("skipped 4 files: 2 in labelsTr/labelsTs (label maps, not "
                                                      "scans), 2 in earlier neuroseg output folders")
     assert describe_skipped(walk_nifti(tmp_path / "imagesTr").skipped) == ""
+
+
+def test_run_refuses_a_folder_that_holds_nifti_files_besides_dicom(tmp_path):
+    volume = blob_volume()
+    write_series(volume, tmp_path / "dicom", series_uid="1.2.9")
+    (tmp_path / "nifti").mkdir()
+    nib.Nifti1Image(volume.array, volume.affine).to_filename(tmp_path / "nifti" / "scan.nii.gz")
+    with pytest.raises(InputError, match=r"holds 1 NIfTI file \(nifti/scan\.nii\.gz\) besides DICOM series; "
+                                         r"'neuroseg run' reads one input.*'neuroseg batch'"):
+        load_volume(tmp_path)
+    assert load_volume(tmp_path, series_uid="1.2.9").meta["series_uid"] == "1.2.9"  # named: nothing is hidden
+    empty = tmp_path / "nifti"
+    with pytest.raises(InputError, match=r"no DICOM series found; it holds 1 NIfTI file \(scan\.nii\.gz\)"):
+        load_volume(empty)
+
+
+@pytest.mark.parametrize("same_study", [False, True], ids=["two-studies", "one-study"])
+def test_run_refuses_when_a_flair_series_was_passed_over_as_unreadable(tmp_path, same_study):
+    study = new_study()
+    write_series(blob_volume(), tmp_path / "good", study=study, series_uid="1.2.1", number=3)
+    write_series(blob_volume(affine=axial_affine()), tmp_path / "gap", study=study if same_study else None,
+                 series_uid="1.2.2", number=4, description="AX FLAIR 2", skip=(5,))
+    with pytest.raises(InputError, match=r"FLAIR series 4 'AX FLAIR 2' 1\.2\.2 cannot be read \(1 missing slice.*"
+                                         r"would process only series 3 .*--series 1\.2\.1.*neuroseg scan"):
+        load_dicom_series(tmp_path)
+    assert load_dicom_series(tmp_path, series_uid="1.2.1").meta["series_uid"] == "1.2.1"
+    assert [s.chosen.uid for s in scan_dicom(tmp_path).studies if s.chosen] == ["1.2.1"]  # scan still lists it
+
+
+def test_run_cli_refusal_is_one_line_with_exit_code_2(tmp_path, tiny_model):
+    from typer.testing import CliRunner
+
+    from neuroseg.cli.main import app
+
+    write_series(blob_volume(), tmp_path / "in" / "dicom")
+    nib.Nifti1Image(blob_volume().array, np.eye(4)).to_filename(tmp_path / "in" / "other.nii.gz")
+    result = CliRunner().invoke(app, ["run", str(tmp_path / "in"), "-o", str(tmp_path / "out"),
+                                      "--model", str(tiny_model)])
+    assert result.exit_code == 2
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("neuroseg: error: ") and "1 NIfTI file (other.nii.gz)" in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_seg_naming_flair_in_the_folder_is_no_flair_series(tmp_path):
+    import dataclasses
+
+    from neuroseg.export.dicom_seg import write_dicom_seg
+    from neuroseg.inference import Segmenter
+    from tests.conftest import bright_model
+
+    write_series(blob_volume(), tmp_path / "flair", series_uid="1.2.3")
+    result = Segmenter(bright_model(), device="cpu").segment(tmp_path / "flair")
+    result = dataclasses.replace(result, report={"model": {"name": "lgg-flair"}})  # a FLAIR-named model
+    write_dicom_seg(result, tmp_path / "flair" / "seg.dcm")
+    (study,) = scan_dicom(tmp_path).studies
+    seg = next(s for s in study.series if s.modality == "SEG")
+    assert "flair" in seg.description and not seg.looks_like_flair and seg.problem == "modality SEG is not MR"
+    assert load_dicom_series(tmp_path).meta["series_uid"] == "1.2.3"
