@@ -84,7 +84,8 @@ def _console():
 @app.command()
 @friendly_errors
 def run(
-    input: Path = typer.Argument(..., metavar="INPUT", help="A NIfTI file (.nii, .nii.gz) or a folder holding a DICOM series."),
+    input: Path = typer.Argument(..., metavar="INPUT",
+                                 help="A NIfTI file (.nii, .nii.gz) or a folder holding a DICOM series."),
     output: Path = typer.Option(..., "-o", "--output", help="Folder for the mask, report and picture."),
     model: Optional[Path] = typer.Option(None, "--model", help="A model folder (default: the shipped model)."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA when available), cpu or cuda."),
@@ -107,7 +108,7 @@ def run(
     with console.status("Loading model…"):
         segmenter = Segmenter(model, device=device, keep_probabilities=probabilities)
     with console.status(f"Segmenting {input}…"):
-        result = segmenter.segment(input, series_uid=series)
+        result = segmenter.segment(input, series_uid=series, exclude=[output])  # -o may lie inside INPUT
     written = write_outputs(result, output, force=force, probabilities=probabilities, output_format=output_format)
     _summary(console, result, written)
 
@@ -153,7 +154,8 @@ def _ranges(indices) -> str:
 @friendly_errors
 def train(
     context: typer.Context,
-    data: Path = typer.Argument(..., metavar="DATA", help="Decathlon folder, kaggle_3m folder (or the folder holding it), or a cache file from an earlier run."),
+    data: Path = typer.Argument(..., metavar="DATA", help="Decathlon folder, kaggle_3m folder (or the folder "
+                                                        "holding it), or a cache file from an earlier run."),
     output: Path = typer.Option(..., "-o", "--output", help="Model folder to write."),
     epochs: int = typer.Option(60, help="Training epochs (an upper bound with --max-minutes)."),
     max_minutes: Optional[float] = typer.Option(None, help="Fit the schedule into this many minutes."),

@@ -84,7 +84,8 @@ class Segmenter:
         self.classifier_flip_tta = bool(settings.get("classifier_flip_tta", False))
         self.keep_probabilities = keep_probabilities
 
-    def segment(self, source, series_uid: str | None = None) -> SegmentationResult:
+    def segment(self, source, series_uid: str | None = None, exclude=()) -> SegmentationResult:
+        """Segment a Volume, a NIfTI file or a DICOM folder (``exclude``: folders in it not to search)."""
         from neuroseg.export.report import build_report
         from neuroseg.io import load_volume
         from neuroseg.io.checks import check_image
@@ -95,7 +96,7 @@ class Segmenter:
             check_image(source)  # a reader checked a file's volume already
             volume = source
         else:
-            volume = load_volume(source, series_uid=series_uid)
+            volume = load_volume(source, series_uid=series_uid, exclude=exclude)
         timings["load"] = time.perf_counter() - start
         prediction = self.predict(volume, timings)
         start = time.perf_counter()

@@ -13,15 +13,15 @@ def is_nifti(path: Path) -> bool:
     return path.name.lower().endswith(NIFTI_SUFFIXES)
 
 
-def load_volume(path, series_uid: str | None = None):
-    """Read a NIfTI file or a folder holding a DICOM series."""
+def load_volume(path, series_uid: str | None = None, exclude=()):
+    """Read a NIfTI file or a folder holding a DICOM series (not searching the folders in ``exclude``)."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"Input not found: {path}")
     if path.is_dir():
         from neuroseg.io.dicom import load_dicom_series
 
-        return load_dicom_series(path, series_uid=series_uid)  # refuses a folder that holds other inputs too
+        return load_dicom_series(path, series_uid=series_uid, exclude=exclude)  # refuses other inputs beside it
     if is_nifti(path):
         from neuroseg.io.nifti import load_nifti
 

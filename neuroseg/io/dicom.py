@@ -401,16 +401,17 @@ def read_volume(plan: SeriesPlan, folder, series_meta: dict | None = None) -> Vo
     return Volume(array, affine, meta)
 
 
-def load_dicom_series(folder, series_uid: str | None = None) -> Volume:
+def load_dicom_series(folder, series_uid: str | None = None, exclude=()) -> Volume:
     """Read one DICOM series from ``folder`` into a Volume with a RAS+ affine.
 
     Without ``series_uid`` the folder's FLAIR series is chosen (see
     :func:`neuroseg.io.discovery.choose_series`); with it, that series is read even
     when it does not look like FLAIR, with a warning in ``meta["warnings"]``.
+    Folders in ``exclude`` (e.g. the run's own output folder) are not searched.
     """
     from neuroseg.io.discovery import scan_dicom
 
-    catalogue = scan_dicom(folder)
+    catalogue = scan_dicom(folder, exclude)
     series = catalogue.select(series_uid)
     return series.load()
 
