@@ -14,7 +14,8 @@ def register(app, friendly_errors) -> None:
     @app.command()
     @friendly_errors
     def scan(
-        folder: Path = typer.Argument(..., metavar="DIR", help="A folder of DICOM files (searched recursively, any file names)."),
+        folder: Path = typer.Argument(..., metavar="DIR",
+                                      help="A folder of DICOM files (searched recursively, any file names)."),
         as_json: bool = typer.Option(False, "--json", help="Print the listing as JSON instead of tables."),
     ):
         """List the studies and series in DIR, and which series would be processed and why."""
@@ -32,7 +33,8 @@ def register(app, friendly_errors) -> None:
     @app.command()
     @friendly_errors
     def batch(
-        folder: Path = typer.Argument(..., metavar="DIR", help="A folder holding NIfTI files and/or DICOM studies."),
+        folder: Path = typer.Argument(..., metavar="DIR",
+                                      help="A folder holding NIfTI files and/or DICOM studies."),
         output: Path = typer.Option(..., "-o", "--output", help="Folder for one sub-folder per case and the summaries."),
         model: Optional[Path] = typer.Option(None, "--model", help="A model folder (default: the shipped model)."),
         device: str = typer.Option("auto", "--device", help="auto (CUDA when available), cpu or cuda."),
@@ -105,4 +107,5 @@ def _nifti_hint(catalogue) -> str:
     found = len(catalogue.nifti_files)
     if not found:
         return ""
-    return f" ({found} NIfTI file{'s' if found != 1 else ''} here: 'neuroseg run FILE' or 'neuroseg batch DIR' take them)"
+    files = f"{found} NIfTI file{'s' if found != 1 else ''}"
+    return f" ({files} here: 'neuroseg run FILE' or 'neuroseg batch DIR' take them)"
