@@ -131,12 +131,20 @@ def _summary(console, result, written):
     report = result.report
     found = "[bold red]tumour found[/]" if report["tumour_found"] else "[green]no tumour found[/]"
     console.print(f"{found}: {report['tumour_volume_ml']:.1f} mL on {len(report['tumour_slices'])} slices "
-                  f"{_ranges(report['tumour_slices'])} (axis {report['slice_axis']}), "
+                  f"{_ranges(report['tumour_slices'])} (axis {report['slice_axis']}{_instances(report)}), "
                   f"{sum(result.timings.values()):.2f} s on {report['device']}")
     for warning in report.get("warnings", []):
         console.print(f"[bold yellow]warning:[/] {warning}")
     for path in written:
         console.print(f"  wrote {path}")
+
+
+def _instances(report) -> str:
+    """The DICOM images a viewer shows for the tumour slices (array order may run against theirs)."""
+    named = report.get("tumour_slices_dicom")
+    if not named or any("frame" in entry for entry in named):  # one multi-frame image: its number says little
+        return ""
+    return f"; DICOM instance numbers {_ranges(sorted(entry['instance_number'] for entry in named))}"
 
 
 def _ranges(indices) -> str:

@@ -40,3 +40,13 @@ def test_the_bounding_box_is_tight_around_the_tumour_on_an_oblique_grid():
     world = apply_affine(oblique.affine, np.argwhere(oblique.array))  # every tumour voxel's centre
     np.testing.assert_allclose(box["min"], world.min(axis=0), atol=0.01)
     np.testing.assert_allclose(box["max"], world.max(axis=0), atol=0.01)
+
+
+def test_the_console_summary_names_the_dicom_instance_numbers(tmp_path):
+    from neuroseg.cli.main import _instances, _ranges
+
+    write_series(blob_volume(), tmp_path / "series", names="shuffled")
+    report = Segmenter(bright_model(), device="cpu").segment(tmp_path / "series").report
+    numbers = sorted(entry["instance_number"] for entry in report["tumour_slices_dicom"])
+    assert _instances(report) == f"; DICOM instance numbers {_ranges(numbers)}" and len(numbers) >= 5
+    assert _instances({"tumour_slices": [3]}) == ""
