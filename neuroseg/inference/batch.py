@@ -123,15 +123,18 @@ def find_cases(folder, exclude=(), series_uids=(), output=None):
             for series in chosen:
                 cases.append(Case(_series_name(series.uid), str(series.folder), "dicom", series.uid,
                                   series.description, series.looks_like_flair, error=series.problem or ""))
-            if not chosen:
-                broken = [s for s in study.series if s.looks_like_flair and s.problem]
-                for series in broken:  # a FLAIR series that cannot be read is a failure, not a skip
-                    cases.append(Case(_series_name(series.uid), str(series.folder), "dicom", series.uid,
-                                      series.description, True, error=series.problem))
-                if not broken:
-                    cases.append(Case(f"study-{_uid_name(study.uid)}", str(study.series[0].folder), "dicom",
-                                      series_description=", ".join(s.description for s in study.series)[:200],
-                                      skip=study.reason))
+            broken = [s for s in study.series if s.looks_like_flair and s.problem and s not in chosen]
+            for series in broken:  # never passed over unsaid: a failure, or a skip when another series was read
+                case = Case(_series_name(series.uid), str(series.folder), "dicom", series.uid, series.description, True)
+                if chosen:
+                    case.skip = f"cannot be read ({series.problem}); series {chosen[0].number} was processed instead"
+                else:
+                    case.error = series.problem
+                cases.append(case)
+            if not chosen and not broken:
+                cases.append(Case(f"study-{_uid_name(study.uid)}", str(study.series[0].folder), "dicom",
+                                  series_description=", ".join(s.description for s in study.series)[:200],
+                                  skip=study.reason))
     assign_names(cases, output)
     return cases, list(catalogue.unreadable) if catalogue else [], walk
 

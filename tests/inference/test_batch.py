@@ -97,6 +97,17 @@ def test_mixed_folder_isolates_bad_cases(tmp_path, segmenter):
     assert len(run_batch(tmp_path / "in", tmp_path / "in" / "results", segmenter=segmenter).rows) == 7
 
 
+def test_an_unreadable_flair_beside_a_good_one_is_listed_as_skipped(tmp_path, segmenter):
+    study = new_study()
+    write_series(blob_volume(), tmp_path / "in" / "good", study=study, series_uid="1.2.50.1")
+    write_series(blob_volume(), tmp_path / "in" / "gappy", study=study, series_uid="1.2.50.2", number=4, skip=(6,))
+    result = run_batch(tmp_path / "in", tmp_path / "out", segmenter=segmenter)
+    rows = {row["case"]: row for row in result.rows}
+    assert statuses(result) == {"series-1.2.50.1": "done", "series-1.2.50.2": "skipped"}
+    why = rows["series-1.2.50.2"]["error"]
+    assert "missing slice" in why and "series 3 was processed" in why
+
+
 def test_series_option_processes_the_t1_of_a_study(tmp_path, segmenter):
     mixed_folder(tmp_path / "in")
     cases, _, _ = find_cases(tmp_path / "in", series_uids=["1.2.42.1"])
