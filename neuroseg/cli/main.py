@@ -267,24 +267,33 @@ def evaluate(
     models_dir: Path = typer.Option(Path("cv-models"), help="Folder of fold models fold0..fold<k-1> for --folds."),
     epochs: int = typer.Option(60, help="Epochs when --folds has to train a fold model."),
     tta: bool = typer.Option(True, "--tta/--no-tta", help="Also measure left-right flip test-time augmentation."),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write all results as JSON here."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output",
+                                          help="JSON file for all results (default: evaluation-<date-time>.json)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing --output file."),
+    variants: bool = typer.Option(False, "--variants", help="Print every post-processing variant, not just the "
+                                                           "model's own."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
 ):
     """Per-patient 3D Dice and slice-level detection of a model (or of k fold models) over labelled cases."""
+    import time
+
+    from neuroseg.export.files import prepare_output_dir
     from neuroseg.training.evaluate import cross_validate, evaluate_model, format_summary, write_json
 
+    output = output or Path(time.strftime("evaluation-%Y%m%d-%H%M%S.json"))
+    prepare_output_dir(output.parent, [output.name], force)  # refuse before the work, not after
     console = _console()
     progress = lambda items: _track(items, "Evaluating")
     if folds:
         results = cross_validate(data, models_dir, folds, device, _fold_trainer(data, folds, epochs, device, console),
                                  progress=progress, flip_tta=tta)
-        results["model"], results["default_variant"] = str(models_dir), None
     else:
         results = evaluate_model(data, model, cases, device, flip_tta=tta, progress=progress)
-    console.print(format_summary(results), highlight=False)
-    if output is not None:
-        write_json(output, results)
-        console.print(f"wrote {output}")
+    console.print(format_summary(results, variants), highlight=False, soft_wrap=True)
+    for warning in results.get("warnings", []):
+        console.print(f"[bold yellow]warning:[/] {warning}", soft_wrap=True)
+    write_json(output, results)
+    console.print(f"wrote {output}", soft_wrap=True)
 
 
 def _fold_trainer(data, folds, epochs, device, console):

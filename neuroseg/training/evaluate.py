@@ -77,6 +77,7 @@ def evaluate_model(data, model=None, cases: str = "validation", device: str = "a
     segmenter = Segmenter(model, device=device)
     loaders = dict(find_cases(data))
     chosen = select_cases(loaders, segmenter.model.metadata, cases)
+    warnings = _seen_in_training(chosen, segmenter.model.metadata)
     results = {}
     for case_id in (progress(chosen) if progress else chosen):
         case = loaders[case_id]()
@@ -87,8 +88,18 @@ def evaluate_model(data, model=None, cases: str = "validation", device: str = "a
         if flip_tta:
             result["variants"].update(evaluate_case(segmenter, case.image, case.label, True)["variants"])
         results[case_id] = result
-    return {"model": str(segmenter.model.path), "data": str(data), "cases": results,
+    return {"model": str(segmenter.model.path), "data": str(data), "cases": results, "warnings": warnings,
             "summary": summarise(results), "default_variant": default_variant(segmenter.model.metadata)}
+
+
+def _seen_in_training(chosen, metadata: dict) -> list[str]:
+    """Scores on patients the model learnt from are optimistic: say so."""
+    trained_on = set(metadata.get("training", {}).get("train_cases") or [])
+    seen = [case for case in chosen if case in trained_on]
+    if not seen:
+        return []
+    return [f"{len(seen)} of the {len(chosen)} cases were among the model's training patients "
+            f"({', '.join(seen[:3])}{', ...' if len(seen) > 3 else ''}): their scores are optimistic"]
 
 
 def variant_name(gate: float | None, min_ml: float, flip_tta: bool, threshold: float = 0.5) -> str:
@@ -132,7 +143,9 @@ def _detection(predicted: np.ndarray, truth: np.ndarray) -> dict:
             "specificity": tn / max(tn + fp, 1), "tp": tp, "fp": fp, "tn": tn, "fn": fn}
 
 
-def format_summary(results: dict) -> str:
+def format_summary(results: dict, all_variants: bool = False) -> str:
+    """The classifier, the model's own post-processing (marked *) and each case's Dice; other
+    post-processing variants only with ``all_variants`` (they are all in the JSON)."""
     summary = results["summary"]
     lines = [f"{summary['cases']} cases, {summary['slices']} slices; model {results['model']}"]
     for key, label in (("classifier", "classifier"), ("classifier_flip", "classifier, flip-averaged")):
@@ -141,16 +154,24 @@ def format_summary(results: dict) -> str:
             auc = f"{c['roc_auc']:.3f}" if c["roc_auc"] is not None else "n/a"
             lines.append(f"{label}: accuracy {c['accuracy']:.3f} sensitivity {c['sensitivity']:.3f} "
                          f"specificity {c['specificity']:.3f} ROC AUC {auc}")
-    for name, v in summary["variants"].items():
-        marker = "*" if name == results.get("default_variant") else " "
+    default = results.get("default_variant")
+    variants = summary["variants"]
+    shown = variants if all_variants or default not in variants else {default: variants[default]}
+    for name, v in shown.items():
+        marker = "*" if name == default else " "
         s = v["slices"]
         lines.append(f"{marker} {name:26s} Dice mean {v['dice_mean']:.3f} median {v['dice_median']:.3f} "
                      f"min {v['dice_min']:.3f} | slices sens {s['sensitivity']:.3f} spec {s['specificity']:.3f} "
                      f"acc {s['accuracy']:.3f}")
-    default = results.get("default_variant")
-    if default in results["cases"][next(iter(results["cases"]))]["variants"]:
+    if default in variants:
+        if "fold_means" in variants[default]:
+            lines.append("  Dice mean per fold: " + " ".join(f"{m:.3f}" for m in variants[default]["fold_means"])
+                         + f" (sd {variants[default]['fold_mean_sd']:.3f})")
         lines.append(f"per case ({default}): " + ", ".join(
             f"{cid} {r['variants'][default]['dice']:.3f}" for cid, r in sorted(results["cases"].items())))
+    if len(shown) < len(variants):
+        lines.append(f"* the model's own post-processing; {len(variants) - len(shown)} other variants with "
+                     "--variants (all in the JSON)")
     return "\n".join(lines)
 
 
@@ -162,14 +183,18 @@ def cross_validate(data, models_dir, folds: int = 5, device: str = "auto", train
     whole cross-validation can be reproduced from nothing.
     """
     models_dir = Path(models_dir)
-    per_fold, pooled = [], {}
+    per_fold, pooled, split_seeds, defaults = [], {}, set(), set()
     for k in range(folds):
         folder = models_dir / f"fold{k}"
         if not (folder / "metadata.json").is_file():
             if train is None:
                 raise InputError(f"Missing fold model {folder}")
             train(k, folder)
+        split_seeds.add(_check_fold_model(folder, k, folds))
+        if len(split_seeds) > 1:
+            raise InputError(f"{models_dir}: the fold models were split with different seeds ({sorted(split_seeds)})")
         result = evaluate_model(data, folder, "validation", device, flip_tta=flip_tta, progress=progress)
+        defaults.add(result["default_variant"])
         per_fold.append(result["summary"])
         pooled.update(result["cases"])
     summary = summarise(pooled)
@@ -177,8 +202,19 @@ def cross_validate(data, models_dir, folds: int = 5, device: str = "auto", train
         means = [f["variants"][name]["dice_mean"] for f in per_fold]
         values["fold_means"] = means
         values["fold_mean_sd"] = float(np.std(means))
-    return {"folds": folds, "models_dir": str(models_dir), "summary": summary, "per_fold": per_fold,
+    return {"folds": folds, "models_dir": str(models_dir), "model": str(models_dir), "summary": summary,
+            "per_fold": per_fold, "default_variant": defaults.pop() if len(defaults) == 1 else None,
             "cases": pooled}
+
+
+def _check_fold_model(folder: Path, fold: int, folds: int) -> int:
+    """A fold model made for another split would score patients it trained on; returns its split seed."""
+    training = json.loads((folder / "metadata.json").read_text()).get("training", {})
+    made_for = (training.get("fold"), training.get("folds"))
+    if made_for != (fold, folds):
+        raise InputError(f"{folder} was trained as fold {made_for[0]} of {made_for[1]}, not fold {fold} of {folds}: "
+                         "use another --models-dir for this cross-validation")
+    return training.get("split_seed")
 
 
 def write_json(path, payload: dict) -> None:
