@@ -1,0 +1,182 @@
+"""``neuroseg train`` with bad options and bad data: one error line naming what is wrong, before any
+slice is prepared where that is cheap; and what a training run writes (cache, metadata, weights)."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from neuroseg.cli.main import app
+from neuroseg.errors import InputError
+from tests.conftest import blob_volume, shared_path
+
+runner = CliRunner()
+TINY = ["--epochs", "1", "--size", "32", "--features", "4", "--folds", "2", "--batch-size", "4", "--device", "cpu"]
+
+
+def make_decathlon(folder: Path, cases: int = 2, empty_label: tuple = ()) -> Path:
+    """A Decathlon folder of small blob volumes (the blob is the label), written as NIfTI."""
+    (folder / "imagesTr").mkdir(parents=True, exist_ok=True)
+    (folder / "labelsTr").mkdir(exist_ok=True)
+    entries = []
+    for k in range(cases):
+        volume = blob_volume(shape=(24, 28, 6), centre=(10, 14, 3), radius=3.0 + k)
+        label = (volume.array > 200).astype(np.uint8) * (k not in empty_label)
+        nib.save(nib.Nifti1Image(volume.array, volume.affine), folder / "imagesTr" / f"case{k}.nii.gz")
+        nib.save(nib.Nifti1Image(label, volume.affine), folder / "labelsTr" / f"case{k}.nii.gz")
+        entries.append({"image": f"./imagesTr/case{k}.nii.gz", "label": f"./labelsTr/case{k}.nii.gz"})
+    (folder / "dataset.json").write_text(json.dumps({"training": entries}))
+    return folder
+
+
+def train(*args):
+    return runner.invoke(app, ["train", *map(str, args)])
+
+
+def assert_one_line_error(result, code: int, *fragments):
+    assert result.exit_code == code, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("neuroseg: error: "), result.stderr
+    assert "Traceback" not in result.output and "internal error" not in result.output
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+@pytest.fixture
+def no_slices_prepared(monkeypatch):
+    """Fail the test if training data are preprocessed: the error must come before."""
+    import neuroseg.training.run as run
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("slices were prepared before the error")
+
+    monkeypatch.setattr(run, "build_cache", refuse)
+
+
+# --------------------------------------------------------------------------- dataset.json
+
+def _rewrite_training(data: Path, change) -> None:
+    description = json.loads((data / "dataset.json").read_text())
+    description["training"] = change(description["training"])
+    (data / "dataset.json").write_text(json.dumps(description))
+
+
+def test_a_listed_label_that_is_missing_is_an_input_error_naming_it(tmp_path):
+    data = make_decathlon(tmp_path / "data")
+    (data / "labelsTr" / "case1.nii.gz").unlink()
+    result = train(data, "-o", tmp_path / "model", *TINY)
+    assert_one_line_error(result, 2, "dataset.json lists ./labelsTr/case1.nii.gz, which is not a file")
+
+
+def test_malformed_dataset_json_is_named(tmp_path):
+    data = make_decathlon(tmp_path / "data")
+    (data / "dataset.json").write_text('{"training": }')
+    assert_one_line_error(train(data, "-o", tmp_path / "model", *TINY), 2, "dataset.json: not valid JSON")
+
+
+def test_an_empty_training_list_is_named(tmp_path):
+    data = make_decathlon(tmp_path / "data")
+    _rewrite_training(data, lambda entries: [])
+    assert_one_line_error(train(data, "-o", tmp_path / "model", *TINY), 2, "the 'training' list is empty")
+
+
+def test_a_case_listed_twice_is_refused(tmp_path):
+    data = make_decathlon(tmp_path / "data")
+    _rewrite_training(data, lambda entries: entries + entries[:1])
+    assert_one_line_error(train(data, "-o", tmp_path / "model", *TINY), 2, "case case0 is listed twice")
+
+
+@pytest.mark.parametrize("entry", [{"image": "./imagesTr/case0.nii.gz"}, "case0"])
+def test_an_entry_without_image_and_label_is_refused(tmp_path, entry):
+    from neuroseg.io.datasets import find_cases
+
+    data = make_decathlon(tmp_path / "data")
+    _rewrite_training(data, lambda entries: [entry])
+    with pytest.raises(InputError, match="training entry 1 needs an 'image' and a 'label'"):
+        find_cases(data)
+
+
+# --------------------------------------------------------------------------- labels
+
+@pytest.mark.parametrize("values, shown", [
+    ([0, 1, 2], "[0, 1, 2]"), ([0.0, 0.4], "[0, 0.4]"), ([0.0, 1.0, np.nan], "[0, 1, nan]"), ([0, 255], "[0, 255]"),
+])
+def test_a_decathlon_label_must_hold_0_and_1(tmp_path, values, shown):
+    from neuroseg.io.datasets import find_cases
+
+    data = make_decathlon(tmp_path / "data")
+    label = nib.load(data / "labelsTr" / "case1.nii.gz")
+    array = np.zeros(label.shape, np.float32)
+    array.flat[:len(values)] = values
+    nib.save(nib.Nifti1Image(array, label.affine), data / "labelsTr" / "case1.nii.gz")
+    with pytest.raises(InputError) as error:
+        dict(find_cases(data))["case1"]()
+    assert str(error.value) == f"labelsTr/case1.nii.gz: label holds values {shown}; expected 0 and 1"
+
+
+def test_an_empty_label_is_a_patient_without_tumour(tmp_path):
+    from neuroseg.io.datasets import find_cases
+
+    data = make_decathlon(tmp_path / "data", empty_label=(1,))
+    assert dict(find_cases(data))["case1"]().label.array.max() == 0
+
+
+def _kaggle_copy(tmp_path, mask_values) -> Path:
+    """The kaggle-sample release with its 0/255 masks rewritten by ``mask_values(mask)``."""
+    import shutil
+
+    from PIL import Image
+
+    folder = tmp_path / "kaggle_3m"
+    shutil.copytree(shared_path("kaggle-sample", "kaggle_3m"), folder)
+    for path in folder.glob("*/*_mask.tif"):
+        Image.fromarray(mask_values(np.asarray(Image.open(path)))).save(path)
+    return folder
+
+
+def test_kaggle_masks_of_0_and_1_are_read_like_0_and_255(tmp_path):
+    from neuroseg.io.datasets import find_cases
+
+    original = dict(find_cases(shared_path("kaggle-sample", "kaggle_3m")))
+    ones = dict(find_cases(_kaggle_copy(tmp_path, lambda mask: (mask > 0).astype(np.uint8))))
+    for case_id, load in ones.items():
+        label = load().label.array
+        assert label.any()  # 0/1 masks were read as empty before
+        np.testing.assert_array_equal(label, original[case_id]().label.array)
+
+
+def test_kaggle_masks_of_other_values_are_refused_naming_the_file(tmp_path):
+    from neuroseg.io.datasets import find_cases
+
+    cases = find_cases(_kaggle_copy(tmp_path, lambda mask: (mask // 2).astype(np.uint8)))
+    with pytest.raises(InputError, match=r"_mask\.tif: label holds values \[0, 127\]; expected 0 and 255, or 0 and 1"):
+        cases[0][1]()
+
+
+# --------------------------------------------------------------------------- cache
+
+def _build(data, cache_path, size=32):
+    from neuroseg.training.run import load_or_build_cache
+
+    notes = []
+    return load_or_build_cache(data, size, cache_path, log=notes.append), notes
+
+
+def _strict_json(text: str):
+    def refuse(constant):
+        raise ValueError(f"not strict JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def _tiny_config(**changes):
+    from neuroseg.training.train import TrainConfig
+
+    return TrainConfig(**{**dict(size=32, seg_features=4, cls_features=4, seg_depth=2, batch_size=4, epochs=1),
+                          **changes})
