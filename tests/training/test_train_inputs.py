@@ -168,11 +168,44 @@ def _build(data, cache_path, size=32):
     return load_or_build_cache(data, size, cache_path, log=notes.append), notes
 
 
+# --------------------------------------------------------------------------- what training writes
+
+def test_saving_the_same_networks_twice_gives_the_same_bytes(tmp_path):
+    import zipfile
+
+    from neuroseg.models.store import build_networks, save_model
+    from neuroseg.training.train import TrainConfig
+
+    config = TrainConfig(size=32, seg_features=4, cls_features=4, seg_depth=2)
+    segmenter, classifier = build_networks(config.architecture())
+    metadata = {"architecture": config.architecture(), "input": {"size": 32, "context_slices": 1}}
+    a = save_model(tmp_path / "a", segmenter, classifier, metadata)
+    b = save_model(tmp_path / "b", segmenter, classifier, metadata)
+    for name in ("segmenter.pt", "classifier.pt"):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+        assert all(entry.startswith("archive/") for entry in zipfile.ZipFile(a / name).namelist())
+    assert json.loads((a / "metadata.json").read_text())["weights"] == \
+        json.loads((b / "metadata.json").read_text())["weights"]
+
+
 def _strict_json(text: str):
     def refuse(constant):
         raise ValueError(f"not strict JSON: {constant}")
 
     return json.loads(text, parse_constant=refuse)
+
+
+def test_metadata_holds_null_where_a_value_is_not_a_number(tmp_path):
+    from neuroseg.models.store import build_networks, load_model, save_model
+    from neuroseg.training.train import TrainConfig
+
+    config = TrainConfig(size=32, seg_features=4, cls_features=4, seg_depth=2)
+    metadata = {"architecture": config.architecture(), "input": {"size": 32, "context_slices": 1},
+                "metrics": {"val_slice_auc": float("nan"), "history": [{"loss": float("inf")}]}}
+    folder = save_model(tmp_path / "m", *build_networks(config.architecture()), metadata)
+    saved = _strict_json((folder / "metadata.json").read_text())
+    assert saved["metrics"] == {"val_slice_auc": None, "history": [{"loss": None}]}
+    load_model(folder)
 
 
 def _tiny_config(**changes):
