@@ -207,8 +207,9 @@ def validate(segmenter, classifier, val: SliceSampler, cache: SliceCache, val_id
                     union += float(pred.sum() + masks.sum())
         dices.append(2 * inter / union if union else 1.0)
     scores, truths = torch.cat(scores), torch.cat(truths)
+    one_class = bool((truths == truths[0]).all())  # then ROC AUC is undefined: None, not MONAI's NaN and warning
     metrics = {"val_slice_accuracy": float(((scores > 0).float() == truths).float().mean()),
-               "val_slice_auc": float(compute_roc_auc(scores.cpu(), truths.cpu()))}
+               "val_slice_auc": None if one_class else float(compute_roc_auc(scores.cpu(), truths.cpu()))}
     if with_dice:
         metrics.update(val_dice_mean=float(np.mean(dices)), val_dice_median=float(np.median(dices)))
     return metrics

@@ -213,3 +213,14 @@ def _tiny_config(**changes):
 
     return TrainConfig(**{**dict(size=32, seg_features=4, cls_features=4, seg_depth=2, batch_size=4, epochs=1),
                           **changes})
+
+
+def test_a_validation_set_of_one_class_gives_a_null_auc_and_no_warning(tmp_path):
+    from neuroseg.training.run import run_training
+
+    data = make_decathlon(tmp_path / "data", empty_label=(0, 1))  # no slice holds tumour
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # MONAI warns before returning NaN
+        folder = run_training(data, tmp_path / "model", _tiny_config(), folds=2, log=lambda record: None)
+    metadata = _strict_json((folder / "metadata.json").read_text())
+    assert metadata["metrics"]["validation_model_grid"]["val_slice_auc"] is None
