@@ -59,6 +59,37 @@ def no_slices_prepared(monkeypatch):
     monkeypatch.setattr(run, "build_cache", refuse)
 
 
+# --------------------------------------------------------------------------- options
+
+@pytest.mark.parametrize("options, fragment", [
+    (["--epochs", "0"], "--epochs must be at least 1, not 0"),
+    (["--epochs", "-3"], "--epochs must be at least 1, not -3"),
+    (["--batch-size", "0"], "--batch-size must be at least 2"),
+    (["--size", "100"], "--size must be a multiple of 16 and at least 32, not 100 (try --size 96)"),
+    (["--size", "16"], "--size must be a multiple of 16 and at least 32, not 16"),
+    (["--folds", "0"], "--folds must be at least 2"),
+    (["--fold", "2"], "--fold must be in 0..1 with --folds 2, not 2"),
+    (["--seed", "-1"], "--seed must be in 0..4294967295, not -1"),
+    (["--train-seed", "-2"], "--train-seed must be in"),
+    (["--max-minutes", "0"], "--max-minutes must be more than 0, not 0"),
+    (["--max-minutes", "-1"], "--max-minutes must be more than 0, not -1"),
+    (["--learning-rate", "0"], "--learning-rate must be more than 0"),
+    (["--features", "0"], "--features must be at least 1, not 0"),
+    (["--classifier-features", "0"], "--classifier-features must be at least 1, not 0"),
+    (["--classifier-pool", "max"], "--classifier-pool must be one of avg, avgmax, not 'max'"),
+])
+def test_bad_option_values_are_refused_naming_the_option(tmp_path, no_slices_prepared, options, fragment):
+    data = make_decathlon(tmp_path / "data")
+    assert_one_line_error(train(data, "-o", tmp_path / "model", *TINY, *options), 2, fragment)
+    assert not (tmp_path / "model").exists()
+
+
+def test_more_folds_than_patients_suggests_a_number_that_works(tmp_path, no_slices_prepared):
+    data = make_decathlon(tmp_path / "data", cases=3)
+    result = train(data, "-o", tmp_path / "model", *TINY, "--folds", "5")
+    assert_one_line_error(result, 2, "--folds 5 is more than the 3 patients", "use --folds 3")
+
+
 # --------------------------------------------------------------------------- dataset.json
 
 def _rewrite_training(data: Path, change) -> None:
@@ -67,26 +98,26 @@ def _rewrite_training(data: Path, change) -> None:
     (data / "dataset.json").write_text(json.dumps(description))
 
 
-def test_a_listed_label_that_is_missing_is_an_input_error_naming_it(tmp_path):
+def test_a_listed_label_that_is_missing_is_an_input_error_naming_it(tmp_path, no_slices_prepared):
     data = make_decathlon(tmp_path / "data")
     (data / "labelsTr" / "case1.nii.gz").unlink()
     result = train(data, "-o", tmp_path / "model", *TINY)
     assert_one_line_error(result, 2, "dataset.json lists ./labelsTr/case1.nii.gz, which is not a file")
 
 
-def test_malformed_dataset_json_is_named(tmp_path):
+def test_malformed_dataset_json_is_named(tmp_path, no_slices_prepared):
     data = make_decathlon(tmp_path / "data")
     (data / "dataset.json").write_text('{"training": }')
     assert_one_line_error(train(data, "-o", tmp_path / "model", *TINY), 2, "dataset.json: not valid JSON")
 
 
-def test_an_empty_training_list_is_named(tmp_path):
+def test_an_empty_training_list_is_named(tmp_path, no_slices_prepared):
     data = make_decathlon(tmp_path / "data")
     _rewrite_training(data, lambda entries: [])
     assert_one_line_error(train(data, "-o", tmp_path / "model", *TINY), 2, "the 'training' list is empty")
 
 
-def test_a_case_listed_twice_is_refused(tmp_path):
+def test_a_case_listed_twice_is_refused(tmp_path, no_slices_prepared):
     data = make_decathlon(tmp_path / "data")
     _rewrite_training(data, lambda entries: entries + entries[:1])
     assert_one_line_error(train(data, "-o", tmp_path / "model", *TINY), 2, "case case0 is listed twice")
@@ -166,6 +197,66 @@ def _build(data, cache_path, size=32):
 
     notes = []
     return load_or_build_cache(data, size, cache_path, log=notes.append), notes
+
+
+def test_a_cache_is_reused_only_while_the_data_are_unchanged(tmp_path, monkeypatch):
+    import neuroseg.training.run as run
+
+    data, cache_path = make_decathlon(tmp_path / "data", cases=3), tmp_path / "slices.npz"
+    _rewrite_training(data, lambda entries: entries[:2])
+    first, notes = _build(data, cache_path)
+    assert first.case_ids == ["case0", "case1"] and not notes
+    with monkeypatch.context() as patch:  # unchanged data: read from the cache, nothing prepared
+        patch.setattr(run, "build_cache", lambda *a, **k: pytest.fail("the cache was rebuilt"))
+        again, notes = _build(data, cache_path)
+    assert again.case_ids == first.case_ids and not notes
+    np.testing.assert_array_equal(again.images, first.images)
+
+    _rewrite_training(data, lambda entries: entries + [{"image": "./imagesTr/case2.nii.gz",
+                                                        "label": "./labelsTr/case2.nii.gz"}])
+    added, notes = _build(data, cache_path)
+    assert added.case_ids == ["case0", "case1", "case2"]
+    assert len(notes) == 1 and notes[0].startswith(f"rebuilding --cache {cache_path}: it was made from other data")
+
+    label = data / "labelsTr" / "case1.nii.gz"  # a file rewritten in place
+    nib.save(nib.Nifti1Image(np.zeros(nib.load(label).shape, np.uint8), nib.load(label).affine), label)
+    rewritten, notes = _build(data, cache_path)
+    assert len(notes) == 1 and rewritten.masks[rewritten.case_slices("case1")].max() == 0
+
+
+def test_a_cache_of_another_size_is_refused_not_overwritten(tmp_path, no_slices_prepared):
+    from neuroseg.training.cache import build_cache
+
+    data, cache_path = make_decathlon(tmp_path / "data"), tmp_path / "slices.npz"
+    build_cache(data, 64).save(cache_path)
+    before = cache_path.read_bytes()
+    result = train(data, "-o", tmp_path / "model", *TINY, "--cache", cache_path)
+    assert_one_line_error(result, 2, f"--cache {cache_path} holds 64 px slices; this run needs 32 px: "
+                                     "give another --cache path")
+    assert cache_path.read_bytes() == before
+
+
+@pytest.mark.parametrize("damage", [lambda b: b[:len(b) // 2], lambda b: b"not a cache\n", lambda b: b""])
+def test_a_damaged_cache_as_data_is_an_input_error(tmp_path, damage):
+    from neuroseg.training.cache import build_cache
+
+    cache_path = tmp_path / "slices.npz"
+    build_cache(make_decathlon(tmp_path / "data"), 32).save(cache_path)
+    cache_path.write_bytes(damage(cache_path.read_bytes()))
+    result = train(cache_path, "-o", tmp_path / "model", *TINY)
+    assert_one_line_error(result, 2, str(cache_path))
+    assert "allow_pickle" not in result.output
+
+
+def test_a_damaged_cache_path_is_rebuilt_with_a_note(tmp_path):
+    from neuroseg.training.cache import SliceCache
+
+    data, cache_path = make_decathlon(tmp_path / "data"), tmp_path / "slices.npz"
+    cache, _ = _build(data, cache_path)
+    cache_path.write_bytes(cache_path.read_bytes()[:1000])
+    rebuilt, notes = _build(data, cache_path)
+    assert len(notes) == 1 and "truncated or damaged" in notes[0]
+    assert SliceCache.load(cache_path).case_ids == rebuilt.case_ids == cache.case_ids
 
 
 # --------------------------------------------------------------------------- what training writes
