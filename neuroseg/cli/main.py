@@ -192,9 +192,11 @@ def train(
     """Train the slice classifier and the ResUNet segmenter; write a model folder."""
     from neuroseg.errors import OutputError
     from neuroseg.inference import resolve_device
+    from neuroseg.models.store import check_model_dir
     from neuroseg.training.run import check_options, run_training
     from neuroseg.training.train import TrainConfig
 
+    check_model_dir(output)  # before any slice is prepared: a bad -o would fail only after training
     if (output / "metadata.json").exists() and not force:
         raise OutputError(f"Model folder exists: {output} (use --force to overwrite)")
     console = _console()

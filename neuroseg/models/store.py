@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from neuroseg.errors import ModelError
+from neuroseg.errors import ModelError, OutputError
 
 METADATA_FILE = "metadata.json"
 WEIGHT_FILES = {"segmenter": "segmenter.pt", "classifier": "classifier.pt"}
@@ -89,6 +89,18 @@ def load_model(path=None, device="cpu") -> Model:
                              "architecture") from error
         network.eval()
     return Model(segmenter, classifier, metadata, path).to(device)
+
+
+def check_model_dir(path) -> None:
+    """Refuse, before any training, a model folder path that cannot become a folder we can write."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"Output path exists and is not a folder: {path}")
+    existing = next(parent for parent in (path, *path.parents) if parent.exists())
+    if not existing.is_dir():
+        raise OutputError(f"Cannot create model folder {path}: {existing} is a file")
+    if not os.access(existing, os.W_OK):
+        raise OutputError(f"Cannot create model folder {path}: {existing} is not writable")
 
 
 def save_model(path, segmenter: nn.Module, classifier: nn.Module, metadata: dict) -> Path:

@@ -140,9 +140,10 @@ def run_training(data, output, config: TrainConfig, folds: int = 5, fold: int = 
     """Train and write a model folder. With ``segmenter_from`` (a model folder trained on the
     same split), keep that model's segmenter and train only a new classifier."""
     from neuroseg import __version__
-    from neuroseg.models.store import save_model
+    from neuroseg.models.store import check_model_dir, save_model
 
     check_options(config, folds, fold, split_seed)
+    check_model_dir(output)
     cache = load_or_build_cache(data, config.size, cache_path, progress, log,
                                 check_cases=lambda ids: check_folds(len(ids), folds, fold))
     train_ids, val_ids = split_cases(cache.case_ids, folds, fold, split_seed)

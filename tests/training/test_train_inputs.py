@@ -90,6 +90,17 @@ def test_more_folds_than_patients_suggests_a_number_that_works(tmp_path, no_slic
     assert_one_line_error(result, 2, "--folds 5 is more than the 3 patients", "use --folds 3")
 
 
+# --------------------------------------------------------------------------- output
+
+@pytest.mark.parametrize("output", ["afile", "afile/sub"])
+def test_an_output_that_cannot_be_a_folder_is_refused_before_training(tmp_path, no_slices_prepared, output):
+    data = make_decathlon(tmp_path / "data")
+    (tmp_path / "afile").write_text("not a folder")
+    result = train(data, "-o", tmp_path / output, *TINY)
+    assert_one_line_error(result, 3, "afile")
+    assert (tmp_path / "afile").read_text() == "not a folder"
+
+
 # --------------------------------------------------------------------------- dataset.json
 
 def _rewrite_training(data: Path, change) -> None:
