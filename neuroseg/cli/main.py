@@ -190,7 +190,7 @@ def train(
     force: bool = typer.Option(False, "--force", help="Overwrite an existing model folder."),
 ):
     """Train the slice classifier and the ResUNet segmenter; write a model folder."""
-    from neuroseg.errors import OutputError
+    from neuroseg.errors import Interrupted, OutputError
     from neuroseg.inference import resolve_device
     from neuroseg.models.store import check_model_dir
     from neuroseg.training.run import check_options, run_training
@@ -209,11 +209,14 @@ def train(
     check_options(config, folds, fold, seed)
     if not data.exists():
         raise InputError(f"Training data not found: {data}")
-    with _epoch_progress(console) as log:
-        run_training(data, output, config, folds=folds, fold=fold, split_seed=seed,
-                     device=resolve_device(device), cache_path=cache, log=log,
-                     progress=lambda items: _track(items, "Preparing slices"),
-                     command=_command_line(context), segmenter_from=segmenter_from)
+    try:
+        with _epoch_progress(console) as log:
+            run_training(data, output, config, folds=folds, fold=fold, split_seed=seed,
+                         device=resolve_device(device), cache_path=cache, log=log,
+                         progress=lambda items: _track(items, "Preparing slices"),
+                         command=_command_line(context), segmenter_from=segmenter_from)
+    except KeyboardInterrupt:
+        raise Interrupted("interrupted: no model was written") from None
     console.print(f"wrote {output}")
 
 

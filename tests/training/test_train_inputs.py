@@ -101,6 +101,17 @@ def test_an_output_that_cannot_be_a_folder_is_refused_before_training(tmp_path, 
     assert (tmp_path / "afile").read_text() == "not a folder"
 
 
+def test_ctrl_c_during_training_says_no_model_was_written(tmp_path, monkeypatch):
+    import neuroseg.training.run as run
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run, "run_training", interrupted)
+    result = train(make_decathlon(tmp_path / "data"), "-o", tmp_path / "model", *TINY)
+    assert_one_line_error(result, 130, "interrupted: no model was written")
+
+
 # --------------------------------------------------------------------------- dataset.json
 
 def _rewrite_training(data: Path, change) -> None:
