@@ -17,7 +17,8 @@ from neuroseg.errors import InputError
 from neuroseg.io.datasets import list_cases
 from neuroseg.training.cache import SliceCache, build_cache, fingerprint, patient_folds
 from neuroseg.models.classifier import ClassifierEnsemble
-from neuroseg.training.train import TrainConfig, train_classifier_members, train_networks, validate_model
+from neuroseg.training.train import (TrainConfig, minutes_left, train_classifier_members, train_networks,
+                                     validate_model)
 
 MODEL_NAME = "neuroseg-lgg-flair"
 
@@ -154,12 +155,18 @@ def run_training(data, output, config: TrainConfig, folds: int = 5, fold: int = 
     log(f"training on {len(train_ids)} patients, validating on {len(val_ids)} (fold {fold} of {folds}), "
         f"device {device}" + (f", segmenter kept from {segmenter_from}" if base is not None else ""))
     started = time.perf_counter()
-    segmenter, classifier, history = train_networks(cache, train_ids, val_ids, config, device, log,
+    # with --max-minutes, the classifier's members share the budget (each a fair part of what is left)
+    deadline = started + 60 * config.max_minutes if config.max_minutes is not None else None
+    first_budget = minutes_left(deadline, config.cls_members)
+    first = replace(config, max_minutes=first_budget)
+    segmenter, classifier, history = train_networks(cache, train_ids, val_ids, first, device, log,
                                                     segmenter=base.segmenter if base is not None else None)
-    member_histories = []
+    member_histories, budgets = [], [first_budget]
     if config.cls_members > 1:
-        members, member_histories = train_classifier_members(cache, train_ids, val_ids, config, device, log, segmenter)
+        members, member_histories, member_budgets = train_classifier_members(
+            cache, train_ids, val_ids, config, device, log, segmenter, deadline)
         classifier = ClassifierEnsemble([classifier, *members])
+        budgets += member_budgets
     minutes = (time.perf_counter() - started) / 60
     # an ensemble's validation is of the whole ensemble, not of its first member
     final = (validate_model(segmenter, classifier, cache, val_ids, config, device)
@@ -187,6 +194,7 @@ def run_training(data, output, config: TrainConfig, folds: int = 5, fold: int = 
             "config": asdict(config), "device": str(device),
             "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor(),
             "minutes": round(minutes, 2),
+            **({"max_minutes_per_classifier": [round(b, 3) for b in budgets]} if deadline is not None else {}),
             "history": history,
             **({"member_histories": member_histories} if member_histories else {}),
         },

@@ -337,3 +337,29 @@ def test_a_validation_set_of_one_class_gives_a_null_auc_and_no_warning(tmp_path)
         folder = run_training(data, tmp_path / "model", _tiny_config(), folds=2, log=lambda record: None)
     metadata = _strict_json((folder / "metadata.json").read_text())
     assert metadata["metrics"]["validation_model_grid"]["val_slice_auc"] is None
+
+
+def test_classifier_members_share_max_minutes(tmp_path):
+    from neuroseg.training.run import run_training
+
+    data = make_decathlon(tmp_path / "data")
+    budget = 0.01
+    folder = run_training(data, tmp_path / "model", _tiny_config(epochs=500, cls_members=3, max_minutes=budget),
+                          folds=2, log=lambda record: None)
+    training = json.loads((folder / "metadata.json").read_text())["training"]
+    shares = training["max_minutes_per_classifier"]
+    # each gets an equal part of the time left (what one leaves unused goes to those after it)
+    assert len(shares) == 3 and shares[0] == pytest.approx(budget / 3, abs=1e-3)
+    assert shares[1] <= budget / 2 + 1e-3 and shares[2] <= budget + 1e-3
+    # each classifier stops at its part (one epoch here), not at the whole budget again
+    assert all(len(h) < 500 for h in [training["history"], *training["member_histories"]])
+
+
+def test_minutes_left_divides_the_time_left_among_the_trainings_left():
+    import time
+
+    from neuroseg.training.train import minutes_left
+
+    assert minutes_left(None, 3) is None
+    assert minutes_left(time.perf_counter() + 60, 2) == pytest.approx(0.5, abs=0.01)
+    assert minutes_left(time.perf_counter() - 1, 2) == 0.0
