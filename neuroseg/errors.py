@@ -35,3 +35,9 @@ class BatchIncompleteError(NeurosegError):
     """A batch finished, but some cases failed."""
 
     exit_code = 6
+
+
+class Interrupted(NeurosegError):
+    """The user stopped the command (Ctrl-C)."""
+
+    exit_code = 130

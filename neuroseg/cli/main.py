@@ -190,23 +190,33 @@ def train(
     force: bool = typer.Option(False, "--force", help="Overwrite an existing model folder."),
 ):
     """Train the slice classifier and the ResUNet segmenter; write a model folder."""
-    from neuroseg.errors import OutputError
+    from neuroseg.errors import Interrupted, OutputError
     from neuroseg.inference import resolve_device
-    from neuroseg.training.run import run_training
+    from neuroseg.models.store import check_model_dir
+    from neuroseg.training.run import check_options, run_training
     from neuroseg.training.train import TrainConfig
 
+    check_model_dir(output)  # before any slice is prepared: a bad -o would fail only after training
     if (output / "metadata.json").exists() and not force:
         raise OutputError(f"Model folder exists: {output} (use --force to overwrite)")
     console = _console()
-    config = TrainConfig(size=size, seg_features=features, cls_features=classifier_features or features,
+    config = TrainConfig(size=size, seg_features=features,
+                         cls_features=features if classifier_features is None else classifier_features,
                          cls_pool=classifier_pool, cls_stem_max_pool=classifier_stem_max_pool,
                          cls_members=classifier_members, epochs=epochs,
                          batch_size=batch_size, learning_rate=learning_rate, max_minutes=max_minutes,
                          seed=seed if train_seed is None else train_seed)
-    with _epoch_progress(console) as log:
-        run_training(data, output, config, folds=folds, fold=fold, split_seed=seed, device=resolve_device(device),
-                     cache_path=cache, log=log, progress=lambda items: _track(items, "Preparing slices"),
-                     command=_command_line(context), segmenter_from=segmenter_from)
+    check_options(config, folds, fold, seed)
+    if not data.exists():
+        raise InputError(f"Training data not found: {data}")
+    try:
+        with _epoch_progress(console) as log:
+            run_training(data, output, config, folds=folds, fold=fold, split_seed=seed,
+                         device=resolve_device(device), cache_path=cache, log=log,
+                         progress=lambda items: _track(items, "Preparing slices"),
+                         command=_command_line(context), segmenter_from=segmenter_from)
+    except KeyboardInterrupt:
+        raise Interrupted("interrupted: no model was written") from None
     console.print(f"wrote {output}")
 
 
@@ -221,7 +231,7 @@ def _epoch_progress(console):
         task = progress.add_task("training", total=None)
 
         def log(record):
-            progress.console.print(_compact(record), highlight=False)
+            progress.console.print(_compact(record), highlight=False, soft_wrap=True)  # one line each, for logs
             if isinstance(record, dict) and "epoch" in record:
                 progress.update(task, completed=record["epoch"], total=record["of"],
                                 description=f"seg {record['seg_loss']:.3f} cls {record['cls_loss']:.3f}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import tempfile
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from neuroseg.errors import ModelError
+from neuroseg.errors import ModelError, OutputError
 
 METADATA_FILE = "metadata.json"
 WEIGHT_FILES = {"segmenter": "segmenter.pt", "classifier": "classifier.pt"}
@@ -90,8 +91,24 @@ def load_model(path=None, device="cpu") -> Model:
     return Model(segmenter, classifier, metadata, path).to(device)
 
 
+def check_model_dir(path) -> None:
+    """Refuse, before any training, a model folder path that cannot become a folder we can write."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"Output path exists and is not a folder: {path}")
+    existing = next(parent for parent in (path, *path.parents) if parent.exists())
+    if not existing.is_dir():
+        raise OutputError(f"Cannot create model folder {path}: {existing} is a file")
+    if not os.access(existing, os.W_OK):
+        raise OutputError(f"Cannot create model folder {path}: {existing} is not writable")
+
+
 def save_model(path, segmenter: nn.Module, classifier: nn.Module, metadata: dict) -> Path:
-    """Write weights (float16, to keep the shipped model small) and metadata with hashes."""
+    """Write weights (float16, to keep the shipped model small) and metadata with hashes.
+
+    Equal weights give equal files (and sha256). metadata.json is written last: a folder
+    left without it by an interruption is no model.
+    """
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     metadata = dict(metadata, weights={})
@@ -99,10 +116,28 @@ def save_model(path, segmenter: nn.Module, classifier: nn.Module, metadata: dict
         # on the CPU: a file holding CUDA storages cannot be opened without map_location on a CPU-only machine
         state = {k: (v.half() if v.is_floating_point() else v).cpu() for k, v in network.state_dict().items()}
         target = path / WEIGHT_FILES[name]
-        _atomic(target, lambda tmp: torch.save(state, tmp))
+        _atomic(target, lambda tmp: _save_state(state, tmp))
         metadata["weights"][name] = {"file": WEIGHT_FILES[name], "sha256": sha256(target)}
-    _atomic(path / METADATA_FILE, lambda tmp: Path(tmp).write_text(json.dumps(metadata, indent=2) + "\n"))
+    text = json.dumps(_finite(metadata), indent=2, allow_nan=False) + "\n"
+    _atomic(path / METADATA_FILE, lambda tmp: Path(tmp).write_text(text))
     return path
+
+
+def _save_state(state: dict, path) -> None:
+    # through a file object: torch then names the archive inside "archive", not after the temporary file
+    with open(path, "wb") as handle:
+        torch.save(state, handle)
+
+
+def _finite(value):
+    """``value`` with NaN and infinities as None: strict JSON has no NaN (an undefined AUC, say)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _atomic(target: Path, write) -> None:

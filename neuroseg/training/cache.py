@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,12 +47,35 @@ class SliceCache:
 
     @classmethod
     def load(cls, path) -> "SliceCache":
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                return cls(data["images"], data["masks"], data["slice_labels"], [str(c) for c in data["case_ids"]],
-                           data["offsets"], json.loads(str(data["info"])))
-        except (OSError, KeyError, ValueError) as error:
-            raise InputError(f"{path}: not a neuroseg training cache ({error})") from error
+        data = _read(path, ("images", "masks", "slice_labels", "case_ids", "offsets", "info"))
+        cache = cls(data["images"], data["masks"], data["slice_labels"], [str(c) for c in data["case_ids"]],
+                    data["offsets"], json.loads(str(data["info"])))
+        if len(cache.offsets) != len(cache.case_ids) + 1 or cache.offsets[-1] != len(cache.images):
+            raise InputError(f"{path}: a damaged neuroseg training cache (its case offsets do not fit its slices)")
+        return cache
+
+    @staticmethod
+    def read_info(path) -> dict:
+        """The cache's ``info`` alone, without decompressing its slices."""
+        return json.loads(str(_read(path, ("info",))["info"]))
+
+
+# a truncated zip fails as BadZipFile or EOFError, a damaged member as zlib.error, another file as ValueError
+_READ_FAILURES = (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
+
+
+def _read(path, keys) -> dict:
+    """Arrays of a cache file; every way a damaged or foreign file fails is one InputError."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in keys}
+    except _READ_FAILURES as error:
+        if isinstance(error, FileNotFoundError):
+            raise InputError(f"{path}: cache file not found") from error
+        if isinstance(error, KeyError) or "pickled" in str(error):  # np.load's guess for a file that is no .npz
+            raise InputError(f"{path}: not a neuroseg training cache (made by `neuroseg train --cache`)") from error
+        raise InputError(f"{path}: the training cache is truncated or damaged "
+                         f"({type(error).__name__}: {error})") from error
 
 
 def preprocess_case(case, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -63,21 +90,38 @@ def preprocess_case(case, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return np.round(slices * QUANTUM).astype(np.uint8), masks, labels
 
 
-def build_cache(data_dir, size: int, progress=None) -> SliceCache:
-    from neuroseg.io.datasets import find_cases
+def build_cache(data_dir, size: int, progress=None, sources=None) -> SliceCache:
+    """Preprocess every case of ``data_dir`` (or its already listed ``sources``)."""
+    from neuroseg.io.datasets import list_cases
 
-    cases = find_cases(data_dir)
+    sources = list_cases(data_dir) if sources is None else sources
     images, masks, labels, ids, offsets = [], [], [], [], [0]
-    for case_id, load in (progress(cases) if progress else cases):
-        image, mask, label = preprocess_case(load(), size)
+    for source in (progress(sources) if progress else sources):
+        image, mask, label = preprocess_case(source.load(), size)
         images.append(image)
         masks.append(mask)
         labels.append(label)
-        ids.append(case_id)
+        ids.append(source.case_id)
         offsets.append(offsets[-1] + len(label))
-    info = {"size": size, "quantum": QUANTUM, "source": str(data_dir), "cases": len(ids)}
+    info = {"size": size, "quantum": QUANTUM, "source": str(data_dir), "cases": len(ids),
+            "fingerprint": fingerprint(data_dir, sources)}
     return SliceCache(np.concatenate(images), np.concatenate(masks), np.concatenate(labels), ids,
                       np.array(offsets), info)
+
+
+def fingerprint(data_dir, sources) -> str:
+    """A cheap digest of what a cache was made from: case IDs and each file's name, size and mtime.
+
+    Adding, removing or rewriting a case changes it; reading the files is not needed.
+    """
+    listing = []
+    for source in sources:
+        files = []
+        for path in source.files:
+            stat = Path(path).stat()
+            files.append([os.path.relpath(path, data_dir), stat.st_size, stat.st_mtime_ns])
+        listing.append([source.case_id, files])
+    return hashlib.sha256(json.dumps(listing).encode()).hexdigest()
 
 
 def patient_folds(case_ids, folds: int, seed: int) -> list[list[str]]:

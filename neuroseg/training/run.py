@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import platform
 import sys
 import time
@@ -12,34 +13,123 @@ from pathlib import Path
 
 import torch
 
-from neuroseg.training.cache import SliceCache, build_cache, patient_folds
+from neuroseg.errors import InputError
+from neuroseg.io.datasets import list_cases
+from neuroseg.training.cache import SliceCache, build_cache, fingerprint, patient_folds
 from neuroseg.models.classifier import ClassifierEnsemble
-from neuroseg.training.train import TrainConfig, train_classifier_members, train_networks, validate_model
+from neuroseg.training.train import (TrainConfig, minutes_left, train_classifier_members, train_networks,
+                                     validate_model)
 
 MODEL_NAME = "neuroseg-lgg-flair"
 
 
-def load_or_build_cache(data, size: int, cache_path=None, progress=None) -> SliceCache:
-    """``data`` is a training folder or a cache file made by an earlier run."""
+def check_options(config: TrainConfig, folds: int, fold: int, split_seed: int) -> None:
+    """Refuse option values that would fail or mean nothing, before any slice is prepared."""
+    from neuroseg.models.classifier import POOLS
+
+    _at_least("--epochs", config.epochs, 1)
+    _at_least("--batch-size", config.batch_size, 2, " (batch normalisation needs 2 slices per batch)")
+    _at_least("--features", config.seg_features, 1)
+    _at_least("--classifier-features", config.cls_features, 1)
+    _at_least("--classifier-members", config.cls_members, 1)
+    _at_least("--folds", folds, 2, " (one fold is held out for validation)")
+    if not 0 <= fold < folds:
+        raise InputError(f"--fold must be in 0..{folds - 1} with --folds {folds}, not {fold}")
+    for option, seed in (("--seed", split_seed), ("--train-seed", config.seed)):
+        if not 0 <= seed < 2**32:
+            raise InputError(f"{option} must be in 0..{2**32 - 1}, not {seed}")
+    step = 2 ** config.seg_depth  # the segmenter halves the slice seg_depth times
+    if config.size < 2 * step or config.size % step:
+        nearest = max(2 * step, round(config.size / step) * step)
+        raise InputError(f"--size must be a multiple of {step} and at least {2 * step}, not {config.size} "
+                         f"(try --size {nearest})")
+    if config.max_minutes is not None and not 0 < config.max_minutes < math.inf:
+        raise InputError(f"--max-minutes must be more than 0, not {config.max_minutes:g}")
+    if not 0 < config.learning_rate < math.inf:
+        raise InputError(f"--learning-rate must be more than 0, not {config.learning_rate:g}")
+    if config.cls_pool not in POOLS:
+        raise InputError(f"--classifier-pool must be one of {', '.join(POOLS)}, not {config.cls_pool!r}")
+
+
+def _at_least(option: str, value: int, minimum: int, why: str = "") -> None:
+    if value < minimum:
+        raise InputError(f"{option} must be at least {minimum}{why}, not {value}")
+
+
+def check_folds(case_count: int, folds: int, fold: int) -> None:
+    """A split needs a patient in every fold."""
+    if case_count < 2:
+        raise InputError(f"the training data holds {case_count} patient(s); training needs at least 2 "
+                         "(one is held out for validation)")
+    if folds > case_count:
+        raise InputError(f"--folds {folds} is more than the {case_count} patients in the training data: "
+                         f"use --folds {min(case_count, 5)} or fewer")
+    if not 0 <= fold < folds:
+        raise InputError(f"--fold must be in 0..{folds - 1} with --folds {folds}, not {fold}")
+
+
+def load_or_build_cache(data, size: int, cache_path=None, progress=None, log=print, check_cases=None) -> SliceCache:
+    """``data`` is a training folder or a cache file made by an earlier run. A ``cache_path``
+    is reused when it was made from ``data`` as it is now, rebuilt (with a note) otherwise.
+    ``check_cases(case_ids)`` runs before any slice is prepared."""
     data = Path(data)
     if data.is_file():
         cache = SliceCache.load(data)
         if cache.size != size:
-            raise ValueError(f"Cache {data} holds {cache.size}px slices; this model needs {size}px")
+            raise InputError(f"{data} holds {cache.size} px slices; this run needs {size} px "
+                             f"(use --size {cache.size}, or give the data folder)")
+        if check_cases:
+            check_cases(cache.case_ids)
         return cache
-    if cache_path is not None and Path(cache_path).is_file():
-        cache = SliceCache.load(cache_path)
-        if cache.size == size and cache.info.get("source") == str(data):
-            return cache
-    cache = build_cache(data, size, progress=progress)
     if cache_path is not None:
-        cache.save(cache_path)
+        _check_cache_path(Path(cache_path))
+    sources = list_cases(data)
+    if check_cases:
+        check_cases([source.case_id for source in sources])
+    cache = _reusable_cache(Path(cache_path), size, fingerprint(data, sources), log) if cache_path else None
+    if cache is None:
+        cache = build_cache(data, size, progress=progress, sources=sources)
+        if cache_path is not None:
+            cache.save(cache_path)
     return cache
 
 
+def _check_cache_path(path: Path) -> None:
+    if path.is_dir():
+        raise InputError(f"--cache {path} is a folder; give a file path (e.g. {path / 'slices.npz'})")
+    if not path.parent.is_dir():
+        raise InputError(f"--cache {path}: the folder {path.parent} does not exist")
+
+
+def _reusable_cache(path: Path, size: int, data_fingerprint: str, log) -> SliceCache | None:
+    """The cache at ``path`` if it holds these data at this size; None (after a note why) to rebuild."""
+    if not path.exists():
+        return None
+    try:
+        info = SliceCache.read_info(path)
+    except InputError as error:
+        log(f"rebuilding --cache {path}: {_reason(error, path)}")
+        return None
+    if info.get("size") != size:
+        raise InputError(f"--cache {path} holds {info.get('size')} px slices; this run needs {size} px: "
+                         "give another --cache path")
+    if info.get("fingerprint") != data_fingerprint:
+        log(f"rebuilding --cache {path}: it was made from other data, or the cases or their files "
+            "have changed since")
+        return None
+    try:
+        return SliceCache.load(path)
+    except InputError as error:
+        log(f"rebuilding --cache {path}: {_reason(error, path)}")
+        return None
+
+
+def _reason(error: InputError, path: Path) -> str:
+    return str(error).removeprefix(f"{path}: ")
+
+
 def split_cases(case_ids, folds: int, fold: int, seed: int) -> tuple[list[str], list[str]]:
-    if not 0 <= fold < folds:
-        raise ValueError(f"fold must be in 0..{folds - 1}, not {fold}")
+    check_folds(len(case_ids), folds, fold)
     groups = patient_folds(case_ids, folds, seed)
     val = groups[fold]
     return sorted(c for c in case_ids if c not in set(val)), val
@@ -51,9 +141,12 @@ def run_training(data, output, config: TrainConfig, folds: int = 5, fold: int = 
     """Train and write a model folder. With ``segmenter_from`` (a model folder trained on the
     same split), keep that model's segmenter and train only a new classifier."""
     from neuroseg import __version__
-    from neuroseg.models.store import save_model
+    from neuroseg.models.store import check_model_dir, save_model
 
-    cache = load_or_build_cache(data, config.size, cache_path, progress)
+    check_options(config, folds, fold, split_seed)
+    check_model_dir(output)
+    cache = load_or_build_cache(data, config.size, cache_path, progress, log,
+                                check_cases=lambda ids: check_folds(len(ids), folds, fold))
     train_ids, val_ids = split_cases(cache.case_ids, folds, fold, split_seed)
     base = _base_model(segmenter_from, config, train_ids) if segmenter_from is not None else None
     if base is not None:
@@ -62,12 +155,18 @@ def run_training(data, output, config: TrainConfig, folds: int = 5, fold: int = 
     log(f"training on {len(train_ids)} patients, validating on {len(val_ids)} (fold {fold} of {folds}), "
         f"device {device}" + (f", segmenter kept from {segmenter_from}" if base is not None else ""))
     started = time.perf_counter()
-    segmenter, classifier, history = train_networks(cache, train_ids, val_ids, config, device, log,
+    # with --max-minutes, the classifier's members share the budget (each a fair part of what is left)
+    deadline = started + 60 * config.max_minutes if config.max_minutes is not None else None
+    first_budget = minutes_left(deadline, config.cls_members)
+    first = replace(config, max_minutes=first_budget)
+    segmenter, classifier, history = train_networks(cache, train_ids, val_ids, first, device, log,
                                                     segmenter=base.segmenter if base is not None else None)
-    member_histories = []
+    member_histories, budgets = [], [first_budget]
     if config.cls_members > 1:
-        members, member_histories = train_classifier_members(cache, train_ids, val_ids, config, device, log, segmenter)
+        members, member_histories, member_budgets = train_classifier_members(
+            cache, train_ids, val_ids, config, device, log, segmenter, deadline)
         classifier = ClassifierEnsemble([classifier, *members])
+        budgets += member_budgets
     minutes = (time.perf_counter() - started) / 60
     # an ensemble's validation is of the whole ensemble, not of its first member
     final = (validate_model(segmenter, classifier, cache, val_ids, config, device)
@@ -94,7 +193,9 @@ def run_training(data, output, config: TrainConfig, folds: int = 5, fold: int = 
             "train_cases": train_ids, "validation_cases": val_ids,
             "config": asdict(config), "device": str(device),
             "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor(),
-            "minutes": round(minutes, 2), "history": history,
+            "minutes": round(minutes, 2),
+            **({"max_minutes_per_classifier": [round(b, 3) for b in budgets]} if deadline is not None else {}),
+            "history": history,
             **({"member_histories": member_histories} if member_histories else {}),
         },
         "metrics": {"validation_model_grid": {k: v for k, v in final.items() if k.startswith("val_")}},

@@ -132,7 +132,7 @@ def train_networks(cache: SliceCache, train_ids, val_ids, config: TrainConfig, d
             step += 1
         epoch += 1
         elapsed = time.perf_counter() - started
-        if config.max_minutes and epoch in (1, 3):  # fit the schedule to the time allowed
+        if config.max_minutes is not None and epoch in (1, 3):  # fit the schedule to the time allowed
             epochs = _epochs_within(config, epoch, elapsed, history)
         record = {"epoch": epoch, "of": epochs, "seg_loss": totals[0] / steps_per_epoch,
                   "cls_loss": totals[1] / steps_per_epoch, "seconds": round(elapsed, 1), "lr": lr}
@@ -145,17 +145,32 @@ def train_networks(cache: SliceCache, train_ids, val_ids, config: TrainConfig, d
     return segmenter.eval(), classifier.eval(), history
 
 
-def train_classifier_members(cache: SliceCache, train_ids, val_ids, config: TrainConfig, device, log, segmenter):
+def train_classifier_members(cache: SliceCache, train_ids, val_ids, config: TrainConfig, device, log, segmenter,
+                             deadline: float | None = None):
     """Further classifiers for an ensemble, each trained alone (seeds ``seed + 1``, ...) beside a
-    fixed segmenter; returns them with their histories."""
-    members, histories = [], []
+    fixed segmenter; returns them with their histories and their time budgets in minutes.
+
+    With a ``deadline`` (a ``time.perf_counter()`` value), each member gets an equal part of
+    the time left, so all of them end by it.
+    """
+    members, histories, budgets = [], [], []
     for i, seed in enumerate(config.classifier_seeds[1:], start=2):
-        log(f"classifier {i} of {config.cls_members} (training seed {seed})")
-        member_config = replace(config, cls_members=1, seed=seed)
+        budget = minutes_left(deadline, config.cls_members - i + 1)
+        log(f"classifier {i} of {config.cls_members} (training seed {seed}"
+            + (f", {budget:.2f} minutes)" if budget is not None else ")"))
+        member_config = replace(config, cls_members=1, seed=seed, max_minutes=budget)
         _, member, history = train_networks(cache, train_ids, val_ids, member_config, device, log, segmenter)
         members.append(member)
         histories.append(history)
-    return members, histories
+        budgets.append(budget)
+    return members, histories, budgets
+
+
+def minutes_left(deadline: float | None, trainings_left: int) -> float | None:
+    """The next training's fair part of the time up to ``deadline``; None without a deadline."""
+    if deadline is None:
+        return None
+    return max(0.0, deadline - time.perf_counter()) / 60 / trainings_left
 
 
 def validate_model(segmenter, classifier, cache: SliceCache, val_ids, config: TrainConfig, device) -> dict:
@@ -207,8 +222,9 @@ def validate(segmenter, classifier, val: SliceSampler, cache: SliceCache, val_id
                     union += float(pred.sum() + masks.sum())
         dices.append(2 * inter / union if union else 1.0)
     scores, truths = torch.cat(scores), torch.cat(truths)
+    one_class = bool((truths == truths[0]).all())  # then ROC AUC is undefined: None, not MONAI's NaN and warning
     metrics = {"val_slice_accuracy": float(((scores > 0).float() == truths).float().mean()),
-               "val_slice_auc": float(compute_roc_auc(scores.cpu(), truths.cpu()))}
+               "val_slice_auc": None if one_class else float(compute_roc_auc(scores.cpu(), truths.cpu()))}
     if with_dice:
         metrics.update(val_dice_mean=float(np.mean(dices)), val_dice_median=float(np.median(dices)))
     return metrics
