@@ -97,13 +97,14 @@ def run(
     """Segment one scan and write mask, report and QC picture into OUTPUT."""
     from neuroseg.export.files import prepare_output_dir
     from neuroseg.export.writer import output_names, write_outputs
-    from neuroseg.inference import Segmenter
 
     if not input.exists():
         raise InputError(f"Input not found: {input}")
     _check_options_fit_input(input, series, output_format)
     if output.exists() and not force:  # refuse before spending time on the model
         prepare_output_dir(output, output_names(output_format, probabilities), force)
+    from neuroseg.inference import Segmenter  # torch: seconds to import, so after the checks above
+
     console = _console()
     with console.status("Loading model…"):
         segmenter = Segmenter(model, device=device, keep_probabilities=probabilities)
@@ -132,11 +133,11 @@ def _summary(console, result, written):
     found = "[bold red]tumour found[/]" if report["tumour_found"] else "[green]no tumour found[/]"
     console.print(f"{found}: {report['tumour_volume_ml']:.1f} mL on {len(report['tumour_slices'])} slices "
                   f"{_ranges(report['tumour_slices'])} (axis {report['slice_axis']}{_instances(report)}), "
-                  f"{sum(result.timings.values()):.2f} s on {report['device']}")
+                  f"{sum(result.timings.values()):.2f} s on {report['device']}", soft_wrap=True)
     for warning in report.get("warnings", []):
-        console.print(f"[bold yellow]warning:[/] {warning}")
+        console.print(f"[bold yellow]warning:[/] {warning}", soft_wrap=True)  # one line each in a log
     for path in written:
-        console.print(f"  wrote {path}")
+        console.print(f"  wrote {path}", soft_wrap=True)
 
 
 def _instances(report) -> str:

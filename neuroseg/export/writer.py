@@ -31,6 +31,15 @@ def output_names(output_format: str = "nifti", probabilities: bool = False) -> l
     return names
 
 
+def is_output_folder(folder) -> bool:
+    """True when ``folder`` holds a report.json that neuroseg wrote: an earlier run's outputs."""
+    try:
+        report = json.loads((Path(folder) / REPORT_FILE).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(report, dict) and "neuroseg_version" in report
+
+
 def write_outputs(result, folder, force: bool = False, probabilities: bool = False,
                   output_format: str = "nifti") -> list[Path]:
     """Write mask / SEG / probabilities / QC picture, then the report naming them all."""

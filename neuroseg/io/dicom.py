@@ -107,11 +107,15 @@ def iter_dicom_files(folder, exclude=(), nifti: list | None = None) -> list[Path
 
     ``nifti``: a list that collects the NIfTI files passed over (a folder holding them holds other inputs).
     """
+    from neuroseg.export.writer import REPORT_FILE, is_output_folder
     from neuroseg.io import is_nifti
 
     excluded = {Path(p).resolve() for p in exclude}
     found = []
     for root, dirs, names in os.walk(folder):
+        if REPORT_FILE in names and is_output_folder(root):  # an earlier run's mask and SEG are not inputs
+            dirs[:] = []
+            continue
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (Path(root) / d).resolve() not in excluded)
         for name in sorted(names):
             path = Path(root) / name

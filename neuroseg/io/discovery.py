@@ -8,7 +8,6 @@ FLAIR and why, which one would be processed and why the others would be skipped.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -335,19 +334,11 @@ def _not_scans(folder: Path, names) -> str:
     """Why ``folder`` holds no scans to segment, or "" when it may."""
     if folder.resolve().name.lower() in LABEL_FOLDERS:
         return LABEL_MAPS
-    from neuroseg.export.writer import REPORT_FILE
+    from neuroseg.export.writer import REPORT_FILE, is_output_folder
 
-    if REPORT_FILE in names and _is_neuroseg_report(folder / REPORT_FILE):
+    if REPORT_FILE in names and is_output_folder(folder):
         return EARLIER_OUTPUTS
     return ""
-
-
-def _is_neuroseg_report(path: Path) -> bool:
-    try:
-        report = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return False
-    return isinstance(report, dict) and "neuroseg_version" in report
 
 
 def _count_images(folder: Path) -> int:

@@ -114,7 +114,9 @@ def save_model(path, segmenter: nn.Module, classifier: nn.Module, metadata: dict
     metadata = dict(metadata, weights={})
     for name, network in (("segmenter", segmenter), ("classifier", classifier)):
         # on the CPU: a file holding CUDA storages cannot be opened without map_location on a CPU-only machine
-        state = {k: (v.half() if v.is_floating_point() else v).cpu() for k, v in network.state_dict().items()}
+        # contiguous: a tensor's memory layout is stored too, and should not change the file's sha256
+        state = {k: (v.half() if v.is_floating_point() else v).cpu().contiguous()
+                 for k, v in network.state_dict().items()}
         target = path / WEIGHT_FILES[name]
         _atomic(target, lambda tmp: _save_state(state, tmp))
         metadata["weights"][name] = {"file": WEIGHT_FILES[name], "sha256": sha256(target)}

@@ -152,3 +152,5 @@ def test_the_mask_keeps_the_input_header_and_odd_geometry_is_flagged(tmp_path, t
         assert mask.header[field] == source.header[field]
     warnings = json.loads((out / "report.json").read_text())["warnings"]
     assert warnings == [] if warning is None else warning in warnings[0]
+    if warning:  # one line in a log, however long (rich folds at 80 columns when not on a terminal)
+        assert any(line.startswith("warning:") and line.endswith(warnings[0]) for line in result.output.splitlines())

@@ -59,13 +59,15 @@ def test_run_on_real_study_needs_series_and_warns_not_flair(tmp_path, tiny_model
         assert not [line for line in check.stderr.splitlines() if line.startswith("Error")], check.stderr
 
 
-def test_run_with_its_output_folder_inside_the_dicom_folder_can_run_again(tmp_path, tiny_model):
+def test_outputs_left_inside_the_dicom_folder_are_not_inputs(tmp_path, tiny_model):
     write_series(blob_volume(), tmp_path / "series")
     args = ["run", str(tmp_path / "series"), "-o", str(tmp_path / "series" / "out"), "--model", str(tiny_model),
             "--format", "both"]
     assert runner.invoke(app, args).exit_code == 0
     again = runner.invoke(app, args + ["--force"])  # its own mask.nii.gz and seg.dcm are not new inputs
     assert again.exit_code == 0, again.output
+    elsewhere = runner.invoke(app, args[:2] + ["-o", str(tmp_path / "elsewhere")] + args[4:])
+    assert elsewhere.exit_code == 0, elsewhere.output  # an earlier run's outputs are never inputs
 
 
 def test_run_dicom_seg_refused_for_nifti(tmp_path, tiny_model):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import torch
 import pytest
 from typer.testing import CliRunner
 
@@ -299,6 +300,14 @@ def test_saving_the_same_networks_twice_gives_the_same_bytes(tmp_path):
         assert all(entry.startswith("archive/") for entry in zipfile.ZipFile(a / name).namelist())
     assert json.loads((a / "metadata.json").read_text())["weights"] == \
         json.loads((b / "metadata.json").read_text())["weights"]
+    # the same values in another memory layout (as training can leave them) give the same file
+    with torch.no_grad():
+        for parameter in segmenter.parameters():
+            if parameter.dim() == 4:
+                parameter.set_(parameter.contiguous(memory_format=torch.channels_last))
+    assert not all(p.is_contiguous() for p in segmenter.parameters())
+    c = save_model(tmp_path / "c", segmenter, classifier, metadata)
+    assert (c / "segmenter.pt").read_bytes() == (a / "segmenter.pt").read_bytes()
 
 
 def _strict_json(text: str):
