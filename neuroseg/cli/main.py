@@ -193,11 +193,9 @@ def train(
     """Train the slice classifier and the ResUNet segmenter; write a model folder."""
     from neuroseg.errors import Interrupted, OutputError
     from neuroseg.inference import resolve_device
-    from neuroseg.models.store import check_model_dir
-    from neuroseg.training.run import check_options, run_training
+    from neuroseg.training.run import run_training
     from neuroseg.training.train import TrainConfig
 
-    check_model_dir(output)  # before any slice is prepared: a bad -o would fail only after training
     if (output / "metadata.json").exists() and not force:
         raise OutputError(f"Model folder exists: {output} (use --force to overwrite)")
     console = _console()
@@ -207,10 +205,7 @@ def train(
                          cls_members=classifier_members, epochs=epochs,
                          batch_size=batch_size, learning_rate=learning_rate, max_minutes=max_minutes,
                          seed=seed if train_seed is None else train_seed)
-    check_options(config, folds, fold, seed)
-    if not data.exists():
-        raise InputError(f"Training data not found: {data}")
-    try:
+    try:  # run_training checks the options, -o and DATA before any slice is prepared
         with _epoch_progress(console) as log:
             run_training(data, output, config, folds=folds, fold=fold, split_seed=seed,
                          device=resolve_device(device), cache_path=cache, log=log,

@@ -5,8 +5,9 @@ name. Images are grouped by SeriesInstanceUID; each 2D image (a single-frame fil
 frame of an enhanced multi-frame file) becomes a :class:`SliceHeader`. A series is turned
 into a :class:`SeriesPlan`: the images that share the dominant orientation and size,
 sorted by their position along the slice normal (ImagePositionPatient · normal), with a
-note for every image left out (a duplicate file, same SOPInstanceUID and pixels, is one) and a ``problem`` (a one-line reason) when the series
-cannot become one 3D volume, e.g. a missing slice.
+note for every image left out (a duplicate file, same SOPInstanceUID and pixels, is one) and
+a ``problem`` (a one-line reason) when the series cannot become one 3D volume, e.g. a missing
+slice.
 
 Geometry conventions: DICOM positions are LPS; the Volume affine is RAS+
 (``RAS = diag(-1, -1, 1, 1) @ LPS``). The volume array is indexed ``[i, j, k]`` where

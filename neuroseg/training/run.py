@@ -23,8 +23,9 @@ from neuroseg.training.train import (TrainConfig, minutes_left, train_classifier
 MODEL_NAME = "neuroseg-lgg-flair"
 
 
-def check_options(config: TrainConfig, folds: int, fold: int, split_seed: int) -> None:
-    """Refuse option values that would fail or mean nothing, before any slice is prepared."""
+def check_options(config: TrainConfig, folds: int, split_seed: int) -> None:
+    """Refuse option values that would fail or mean nothing, before any slice is prepared
+    (``--fold`` is checked by :func:`check_folds`, once the cases are listed)."""
     from neuroseg.models.classifier import POOLS
 
     _at_least("--epochs", config.epochs, 1)
@@ -33,8 +34,6 @@ def check_options(config: TrainConfig, folds: int, fold: int, split_seed: int) -
     _at_least("--classifier-features", config.cls_features, 1)
     _at_least("--classifier-members", config.cls_members, 1)
     _at_least("--folds", folds, 2, " (one fold is held out for validation)")
-    if not 0 <= fold < folds:
-        raise InputError(f"--fold must be in 0..{folds - 1} with --folds {folds}, not {fold}")
     for option, seed in (("--seed", split_seed), ("--train-seed", config.seed)):
         if not 0 <= seed < 2**32:
             raise InputError(f"{option} must be in 0..{2**32 - 1}, not {seed}")
@@ -143,8 +142,10 @@ def run_training(data, output, config: TrainConfig, folds: int = 5, fold: int = 
     from neuroseg import __version__
     from neuroseg.models.store import check_model_dir, save_model
 
-    check_options(config, folds, fold, split_seed)
+    check_options(config, folds, split_seed)
     check_model_dir(output)
+    if not Path(data).exists():
+        raise InputError(f"Training data not found: {data}")
     cache = load_or_build_cache(data, config.size, cache_path, progress, log,
                                 check_cases=lambda ids: check_folds(len(ids), folds, fold))
     train_ids, val_ids = split_cases(cache.case_ids, folds, fold, split_seed)
