@@ -44,7 +44,7 @@ def main() -> None:
     if args.data is None:
         parser.error("the data argument is required (or --merge)")
 
-    config = TrainConfig(size=args.size, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+    config = TrainConfig(size=args.size, network="resunet", epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
                          cls_features=args.features, cls_pool=args.pool,
                          cls_stem_max_pool=not args.no_stem_max_pool, validate_dice=False,
                          seed=args.seed if args.train_seed is None else args.train_seed)

@@ -20,13 +20,15 @@ def shared_path(*parts) -> Path:
     return path
 
 
-def make_tiny_model(folder: Path, size: int = 32, seed: int = 0, gate: bool = False) -> Path:
-    """A random-weight model folder small enough to run in milliseconds."""
+def make_tiny_model(folder: Path, size: int = 32, seed: int = 0, gate: bool = False,
+                    network: str = "strided") -> Path:
+    """A random-weight model folder small enough to run in milliseconds (``network``: strided is
+    v2, one network with a slice head; resunet is v1, a ResUNet beside a ResNet classifier)."""
     from neuroseg.models.store import build_networks, save_model
     from neuroseg.training.train import TrainConfig
 
     torch.manual_seed(seed)
-    config = TrainConfig(size=size, seg_features=4, cls_features=4, seg_depth=2)
+    config = TrainConfig(size=size, network=network, seg_features=4, cls_features=4, seg_depth=2)
     segmenter, classifier = build_networks(config.architecture())
     metadata = {
         "name": "tiny-test-model", "neuroseg_version": "test", "created": "test",
@@ -35,7 +37,7 @@ def make_tiny_model(folder: Path, size: int = 32, seed: int = 0, gate: bool = Fa
         "inference": {"gate": gate, "gate_threshold": 0.5, "threshold": 0.5, "min_component_ml": 0.0,
                       "flip_tta": False},
     }
-    return save_model(folder, segmenter.eval(), classifier.eval(), metadata)
+    return save_model(folder, segmenter.eval(), classifier.eval() if classifier is not None else None, metadata)
 
 
 @pytest.fixture(scope="session")

@@ -213,8 +213,8 @@ def test_weights_not_matching_their_sha256_are_refused(scan, tmp_path, own_model
 
 
 def test_weights_missing(scan, tmp_path, own_model):
-    (own_model / "classifier.pt").unlink()
-    check_fails(scan, tmp_path / "out", own_model, EXIT_MODEL, "classifier.pt")
+    (own_model / "segmenter.pt").unlink()
+    check_fails(scan, tmp_path / "out", own_model, EXIT_MODEL, "segmenter.pt")
 
 
 def test_model_folder_missing(scan, tmp_path):

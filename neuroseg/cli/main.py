@@ -166,6 +166,8 @@ def train(
     data: Path = typer.Argument(..., metavar="DATA", help="Decathlon folder, kaggle_3m folder (or the folder "
                                                         "holding it), or a cache file from an earlier run."),
     output: Path = typer.Option(..., "-o", "--output", help="Model folder to write."),
+    network: str = typer.Option("strided", help="strided (v2: one network, mask and slice head) or resunet "
+                                                "(v1: ResUNet beside a ResNet classifier)."),
     epochs: int = typer.Option(60, help="Training epochs (an upper bound with --max-minutes)."),
     max_minutes: Optional[float] = typer.Option(None, help="Fit the schedule into this many minutes."),
     batch_size: int = typer.Option(32, help="Slices per batch."),
@@ -181,7 +183,13 @@ def train(
     segmenter_from: Optional[Path] = typer.Option(
         None, help="Keep this model folder's segmenter (same split) and train only the classifier."),
     learning_rate: float = typer.Option(2e-3, help="Peak learning rate (cosine schedule)."),
-    folds: int = typer.Option(5, help="Patient-level folds; one is held out for validation."),
+    loss: str = typer.Option("dice-ce-image", help="dice-ce (batch Dice + CE) or dice-ce-image (also each "
+                                                   "tumour slice's own Dice, so small tumours count)."),
+    ema: float = typer.Option(0.99, help="Decay of the weights' moving average, which is saved (0: off)."),
+    small_boost: float = typer.Option(1.0, help="Extra sampling weight of small-tumour and end-of-tumour slices."),
+    threads: Optional[int] = typer.Option(None, help="CPU threads for training (default: torch's choice)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from -o's checkpoint."),
+    folds: int = typer.Option(5, help="Patient-level folds; one is held out for validation (1: train on all)."),
     fold: int = typer.Option(0, help="Which fold is the validation set."),
     seed: int = typer.Option(0, help="Seed of the patient split and of training."),
     train_seed: Optional[int] = typer.Option(
@@ -196,10 +204,11 @@ def train(
     from neuroseg.training.run import run_training
     from neuroseg.training.train import TrainConfig
 
-    if (output / "metadata.json").exists() and not force:
+    if (output / "metadata.json").exists() and not force and not resume:
         raise OutputError(f"Model folder exists: {output} (use --force to overwrite)")
     console = _console()
-    config = TrainConfig(size=size, seg_features=features,
+    config = TrainConfig(size=size, network=network, seg_features=features, loss=loss, ema=ema,
+                         small_boost=small_boost, threads=threads,
                          cls_features=features if classifier_features is None else classifier_features,
                          cls_pool=classifier_pool, cls_stem_max_pool=classifier_stem_max_pool,
                          cls_members=classifier_members, epochs=epochs,
@@ -210,7 +219,7 @@ def train(
             run_training(data, output, config, folds=folds, fold=fold, split_seed=seed,
                          device=resolve_device(device), cache_path=cache, log=log,
                          progress=lambda items: _track(items, "Preparing slices"),
-                         command=_command_line(context), segmenter_from=segmenter_from)
+                         command=_command_line(context), segmenter_from=segmenter_from, resume=resume)
     except KeyboardInterrupt:
         raise Interrupted("interrupted: no model was written") from None
     console.print(f"wrote {output}")

@@ -19,3 +19,17 @@ def remove_small_components(mask: np.ndarray, min_voxels: int) -> np.ndarray:
     out = np.zeros_like(mask, dtype=np.uint8)
     out[box] = keep[labels]
     return out
+
+
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """Fill holes the lesion encloses in each slice (axis 2, the working grid's slice axis).
+
+    A dark necrotic or cystic core inside a bright FLAIR rim is tumour too; whole-tumour labels
+    include it, and the network outlines only the rim.
+    """
+    from scipy import ndimage
+
+    out = mask.copy()
+    for k in np.flatnonzero(mask.reshape(-1, mask.shape[2]).any(axis=0)):
+        out[:, :, k] = ndimage.binary_fill_holes(mask[:, :, k])
+    return out

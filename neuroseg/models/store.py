@@ -26,7 +26,7 @@ def default_model_dir() -> Path:
 @dataclass
 class Model:
     segmenter: nn.Module
-    classifier: nn.Module
+    classifier: nn.Module | None
     metadata: dict
     path: Path
 
@@ -38,21 +38,34 @@ class Model:
     def context(self) -> int:
         return int(self.metadata["input"]["context_slices"])
 
+    @property
+    def joint(self) -> bool:
+        """One network gives both the mask and the slice logits (v2)."""
+        return self.classifier is None
+
+    @property
+    def preprocessing(self):
+        from neuroseg.transforms import Preprocessing
+
+        return Preprocessing.from_metadata(self.metadata["input"])
+
+    def networks(self) -> dict:
+        return {name: net for name, net in (("segmenter", self.segmenter), ("classifier", self.classifier))
+                if net is not None}
+
     def to(self, device) -> "Model":
-        self.segmenter.to(device)
-        self.classifier.to(device)
+        for network in self.networks().values():
+            network.to(device)
         return self
 
 
-def build_networks(architecture: dict) -> tuple[nn.Module, nn.Module]:
-    from neuroseg.models.classifier import ClassifierEnsemble, build_classifier
-    from neuroseg.models.resunet import ResUNet
+def build_networks(architecture: dict) -> tuple[nn.Module, nn.Module | None]:
+    """The networks a model's recorded architecture names: ``(segmenter, classifier)``, with
+    classifier None when the segmenter's own head classifies slices (v2)."""
+    from neuroseg.models.registry import build
 
     seg, cls = architecture["segmenter"], architecture["classifier"]
-    segmenter = ResUNet(seg["in_channels"], 1, seg["features"], seg["depth"])
-    members = [build_classifier(cls["in_channels"], cls["features"], tuple(cls["layers"]), cls.get("pool", "avg"),
-                                cls.get("stem_max_pool", True)) for _ in range(cls.get("members", 1))]
-    return segmenter, members[0] if len(members) == 1 else ClassifierEnsemble(members)
+    return build(seg), build(cls)
 
 
 def sha256(path) -> str:
@@ -76,6 +89,8 @@ def load_model(path=None, device="cpu") -> Model:
     except (ValueError, KeyError, TypeError) as error:
         raise ModelError(f"{metadata_path}: metadata is incomplete or invalid ({error})") from error
     for name, network in (("segmenter", segmenter), ("classifier", classifier)):
+        if network is None:
+            continue
         weights_path = path / recorded[name]["file"]
         if not weights_path.is_file():
             raise ModelError(f"Weights file missing: {weights_path}")
@@ -103,7 +118,7 @@ def check_model_dir(path) -> None:
         raise OutputError(f"Cannot create model folder {path}: {existing} is not writable")
 
 
-def save_model(path, segmenter: nn.Module, classifier: nn.Module, metadata: dict) -> Path:
+def save_model(path, segmenter: nn.Module, classifier: nn.Module | None, metadata: dict) -> Path:
     """Write weights (float16, to keep the shipped model small) and metadata with hashes.
 
     Equal weights give equal files (and sha256). metadata.json is written last: a folder
@@ -113,6 +128,8 @@ def save_model(path, segmenter: nn.Module, classifier: nn.Module, metadata: dict
     path.mkdir(parents=True, exist_ok=True)
     metadata = dict(metadata, weights={})
     for name, network in (("segmenter", segmenter), ("classifier", classifier)):
+        if network is None:  # a v2 model's classifier is a head of its segmenter
+            continue
         # on the CPU: a file holding CUDA storages cannot be opened without map_location on a CPU-only machine
         # contiguous: a tensor's memory layout is stored too, and should not change the file's sha256
         state = {k: (v.half() if v.is_floating_point() else v).cpu().contiguous()

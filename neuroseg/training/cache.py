@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from neuroseg.errors import InputError
-from neuroseg.transforms import Reorientation, fit_head_crop, normalise_intensity
+from neuroseg.transforms import Preprocessing
 
 QUANTUM = 100.0  # normalised intensities are stored as uint8 steps of 1/QUANTUM
 
@@ -78,32 +78,35 @@ def _read(path, keys) -> dict:
                          f"({type(error).__name__}: {error})") from error
 
 
-def preprocess_case(case, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One case -> (images uint8, masks uint8, slice labels) on the model grid, working orientation."""
-    reorientation = Reorientation.to_working(case.image)
-    image = reorientation.apply_volume(case.image)
+def preprocess_case(case, preprocessing: Preprocessing) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One case -> (images uint8, masks uint8, slice labels) on the model grid, working orientation,
+    prepared by the same code inference uses."""
+    reorientation, crop, slices = preprocessing.prepare(case.image)
     label = reorientation.apply(case.label.array).astype(np.float32)
-    crop = fit_head_crop(image, size)
-    slices = normalise_intensity(crop.apply(image.array).numpy())
     masks = (crop.apply(label).numpy() >= 0.5).astype(np.uint8)
     labels = (label.reshape(-1, label.shape[2]).max(axis=0) > 0).astype(np.uint8)
-    return np.round(slices * QUANTUM).astype(np.uint8), masks, labels
+    return np.round(slices.numpy() * QUANTUM).astype(np.uint8), masks, labels
 
 
-def build_cache(data_dir, size: int, progress=None, sources=None) -> SliceCache:
-    """Preprocess every case of ``data_dir`` (or its already listed ``sources``)."""
+def build_cache(data_dir, size: int, progress=None, sources=None,
+                preprocessing: Preprocessing | None = None) -> SliceCache:
+    """Preprocess every case of ``data_dir`` (or its already listed ``sources``).
+
+    Context slices are not stored: neighbours are stacked when batches are drawn.
+    """
+    preprocessing = Preprocessing(size=size) if preprocessing is None else preprocessing
     from neuroseg.io.datasets import list_cases
 
     sources = list_cases(data_dir) if sources is None else sources
     images, masks, labels, ids, offsets = [], [], [], [], [0]
     for source in (progress(sources) if progress else sources):
-        image, mask, label = preprocess_case(source.load(), size)
+        image, mask, label = preprocess_case(source.load(), preprocessing)
         images.append(image)
         masks.append(mask)
         labels.append(label)
         ids.append(source.case_id)
         offsets.append(offsets[-1] + len(label))
-    info = {"size": size, "quantum": QUANTUM, "source": str(data_dir), "cases": len(ids),
+    info = {"size": size, "quantum": QUANTUM, "preprocessing": preprocessing.to_metadata(), "source": str(data_dir), "cases": len(ids),
             "fingerprint": fingerprint(data_dir, sources)}
     return SliceCache(np.concatenate(images), np.concatenate(masks), np.concatenate(labels), ids,
                       np.array(offsets), info)

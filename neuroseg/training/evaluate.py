@@ -59,10 +59,11 @@ def evaluate_case(segmenter, image: Volume, label: Volume, flip_tta: bool = Fals
     truth = label.array > 0
     truth_slices = per_slice(truth, axis)
     variants = {}
-    for gate, min_ml, threshold in itertools.product(GATE_CHOICES, MIN_COMPONENT_CHOICES_ML, THRESHOLD_CHOICES):
+    for gate, min_ml, threshold, filled in itertools.product(GATE_CHOICES, MIN_COMPONENT_CHOICES_ML,
+                                                              THRESHOLD_CHOICES, (False, True)):
         keep = None if gate is None else prediction.classifier >= gate
-        mask = segmenter.mask_on_input_grid(image, prediction, working, keep, min_ml, threshold)
-        name = variant_name(gate, min_ml, flip_tta, threshold)
+        mask = segmenter.mask_on_input_grid(image, prediction, working, keep, min_ml, threshold, filled)
+        name = variant_name(gate, min_ml, flip_tta, threshold, filled)
         variants[name] = {"dice": dice(mask, truth), "slices_pred": per_slice(mask, axis).tolist(),
                           "volume_ml": float(mask.sum()) * image.voxel_volume_ml}
     return {"slices_true": truth_slices.tolist(), "volume_ml_true": float(truth.sum()) * image.voxel_volume_ml,
@@ -102,17 +103,18 @@ def _seen_in_training(chosen, metadata: dict) -> list[str]:
             f"({', '.join(seen[:3])}{', ...' if len(seen) > 3 else ''}): their scores are optimistic"]
 
 
-def variant_name(gate: float | None, min_ml: float, flip_tta: bool, threshold: float = 0.5) -> str:
+def variant_name(gate: float | None, min_ml: float, flip_tta: bool, threshold: float = 0.5,
+                 filled: bool = False) -> str:
     gating = "ungated" if gate is None else f"gated{gate:g}"
     return (f"{gating}_min{min_ml:g}ml" + ("" if threshold == 0.5 else f"_t{threshold:g}")
-            + ("_tta" if flip_tta else ""))
+            + ("_filled" if filled else "") + ("_tta" if flip_tta else ""))
 
 
 def default_variant(metadata: dict) -> str:
     settings = metadata.get("inference", {})
     gate = float(settings.get("gate_threshold", 0.5)) if settings.get("gate", True) else None
     return variant_name(gate, float(settings.get("min_component_ml", 0)), bool(settings.get("flip_tta")),
-                        float(settings.get("threshold", 0.5)))
+                        float(settings.get("threshold", 0.5)), bool(settings.get("fill_holes", False)))
 
 
 def summarise(results: dict) -> dict:

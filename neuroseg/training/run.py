@@ -17,10 +17,11 @@ from neuroseg.errors import InputError
 from neuroseg.io.datasets import list_cases
 from neuroseg.training.cache import SliceCache, build_cache, fingerprint, patient_folds
 from neuroseg.models.classifier import ClassifierEnsemble
-from neuroseg.training.train import (TrainConfig, minutes_left, train_classifier_members, train_networks,
+from neuroseg.training.train import (LOSSES, NETWORKS, TrainConfig, minutes_left, train_classifier_members, train_networks,
                                      validate_model)
 
 MODEL_NAME = "neuroseg-lgg-flair"
+CHECKPOINT = "checkpoint.pt"
 
 
 def check_options(config: TrainConfig, folds: int, split_seed: int) -> None:
@@ -33,19 +34,34 @@ def check_options(config: TrainConfig, folds: int, split_seed: int) -> None:
     _at_least("--features", config.seg_features, 1)
     _at_least("--classifier-features", config.cls_features, 1)
     _at_least("--classifier-members", config.cls_members, 1)
-    _at_least("--folds", folds, 2, " (one fold is held out for validation)")
+    _at_least("--folds", folds, 1, " (1: train on every patient, validate on none)")
     for option, seed in (("--seed", split_seed), ("--train-seed", config.seed)):
         if not 0 <= seed < 2**32:
             raise InputError(f"{option} must be in 0..{2**32 - 1}, not {seed}")
-    step = 2 ** config.seg_depth  # the segmenter halves the slice seg_depth times
-    if config.size < 2 * step or config.size % step:
-        nearest = max(2 * step, round(config.size / step) * step)
-        raise InputError(f"--size must be a multiple of {step} and at least {2 * step}, not {config.size} "
+    # the segmenter halves the slice seg_depth times (once more for the strided network's stem)
+    step = 2 ** (config.seg_depth + config.joint)
+    smallest = 2 ** (config.seg_depth + 1)  # a bottleneck of at least 1 (v2) or 2 (v1) pixels
+    if config.size < smallest or config.size % step:
+        nearest = max(smallest, round(config.size / step) * step)
+        raise InputError(f"--size must be a multiple of {step} and at least {smallest}, not {config.size} "
                          f"(try --size {nearest})")
     if config.max_minutes is not None and not 0 < config.max_minutes < math.inf:
         raise InputError(f"--max-minutes must be more than 0, not {config.max_minutes:g}")
     if not 0 < config.learning_rate < math.inf:
         raise InputError(f"--learning-rate must be more than 0, not {config.learning_rate:g}")
+    if config.network not in NETWORKS:
+        raise InputError(f"--network must be one of {', '.join(NETWORKS)}, not {config.network!r}")
+    if config.loss not in LOSSES:
+        raise InputError(f"--loss must be one of {', '.join(LOSSES)}, not {config.loss!r}")
+    if not 0 <= config.ema < 1:
+        raise InputError(f"--ema must be in [0, 1), not {config.ema:g}")
+    if config.small_boost < 0:
+        raise InputError(f"--small-boost must be 0 or more, not {config.small_boost:g}")
+    if config.threads is not None and config.threads < 1:
+        raise InputError(f"--threads must be at least 1, not {config.threads}")
+    if config.joint and config.cls_members > 1:
+        raise InputError("--classifier-members needs --network resunet (the strided network classifies "
+                         "slices with its own head)")
     if config.cls_pool not in POOLS:
         raise InputError(f"--classifier-pool must be one of {', '.join(POOLS)}, not {config.cls_pool!r}")
 
@@ -57,6 +73,12 @@ def _at_least(option: str, value: int, minimum: int, why: str = "") -> None:
 
 def check_folds(case_count: int, folds: int, fold: int) -> None:
     """A split needs a patient in every fold."""
+    if folds == 1:
+        if fold != 0:
+            raise InputError(f"--fold must be 0 with --folds 1, not {fold}")
+        if case_count < 1:
+            raise InputError("the training data holds no patient")
+        return
     if case_count < 2:
         raise InputError(f"the training data holds {case_count} patient(s); training needs at least 2 "
                          "(one is held out for validation)")
@@ -128,6 +150,9 @@ def _reason(error: InputError, path: Path) -> str:
 
 
 def split_cases(case_ids, folds: int, fold: int, seed: int) -> tuple[list[str], list[str]]:
+    """``(training, validation)`` patients; ``folds=1`` trains on every patient and validates on none."""
+    if folds == 1:
+        return sorted(case_ids), []
     check_folds(len(case_ids), folds, fold)
     groups = patient_folds(case_ids, folds, seed)
     val = groups[fold]
@@ -136,9 +161,13 @@ def split_cases(case_ids, folds: int, fold: int, seed: int) -> tuple[list[str], 
 
 def run_training(data, output, config: TrainConfig, folds: int = 5, fold: int = 0, split_seed: int = 0,
                  device: torch.device = torch.device("cpu"), cache_path=None, log=print, progress=None,
-                 command: str | None = None, segmenter_from=None) -> Path:
+                 command: str | None = None, segmenter_from=None, resume: bool = False) -> Path:
     """Train and write a model folder. With ``segmenter_from`` (a model folder trained on the
-    same split), keep that model's segmenter and train only a new classifier."""
+    same split), keep that model's segmenter and train only a new classifier.
+
+    Training state is kept in ``output/checkpoint.pt`` after every epoch; with ``resume`` a run
+    that was interrupted continues from it (same options), otherwise an old one is replaced.
+    The checkpoint is removed once the model is written."""
     from neuroseg import __version__
     from neuroseg.models.store import check_model_dir, save_model
 
@@ -150,6 +179,13 @@ def run_training(data, output, config: TrainConfig, folds: int = 5, fold: int = 
                                 check_cases=lambda ids: check_folds(len(ids), folds, fold))
     train_ids, val_ids = split_cases(cache.case_ids, folds, fold, split_seed)
     base = _base_model(segmenter_from, config, train_ids) if segmenter_from is not None else None
+    if segmenter_from is not None and config.joint:
+        raise InputError("--segmenter-from needs --network resunet (a v1 model's segmenter)")
+    checkpoint = Path(output) / CHECKPOINT
+    if resume and not checkpoint.exists():
+        raise InputError(f"--resume: {output} holds no checkpoint to continue from ({CHECKPOINT})")
+    if not resume and checkpoint.exists():
+        checkpoint.unlink()
     if base is not None:
         seg = base.metadata["architecture"]["segmenter"]
         config = replace(config, seg_features=seg["features"], seg_depth=seg["depth"])
@@ -161,7 +197,8 @@ def run_training(data, output, config: TrainConfig, folds: int = 5, fold: int = 
     first_budget = minutes_left(deadline, config.cls_members)
     first = replace(config, max_minutes=first_budget)
     segmenter, classifier, history = train_networks(cache, train_ids, val_ids, first, device, log,
-                                                    segmenter=base.segmenter if base is not None else None)
+                                                    segmenter=base.segmenter if base is not None else None,
+                                                    checkpoint=checkpoint if config.cls_members == 1 else None)
     member_histories, budgets = [], [first_budget]
     if config.cls_members > 1:
         members, member_histories, member_budgets = train_classifier_members(
@@ -178,7 +215,7 @@ def run_training(data, output, config: TrainConfig, folds: int = 5, fold: int = 
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "architecture": config.architecture(),
         "input": {
-            "size": config.size, "context_slices": config.context, "channels": 2 * config.context + 1,
+            **config.preprocessing().to_metadata(),
             "orientation": "slices axial, working axis codes L,P,S (from the affine; nibabel io_orientation)",
             "field_of_view": "square window in mm around the head's extent (+6% margin), resized bilinearly",
             "normalisation": "foreground 1st..99th percentile -> 0..1, clipped to 0..2.5, background 0",
@@ -211,7 +248,11 @@ def run_training(data, output, config: TrainConfig, folds: int = 5, fold: int = 
         metadata["inference"] = dict(base.metadata["inference"], chosen_by=(
             "kept from the segmenter's model; measure again with `neuroseg evaluate` before relying on it: "
             + base.metadata["inference"].get("chosen_by", "")))
-    return save_model(output, segmenter, classifier, json.loads(json.dumps(metadata, default=float)))
+    if not val_ids:
+        metadata["metrics"] = {"validation": "none: trained on every patient; see the model card's cross-validation"}
+    written = save_model(output, segmenter, classifier, json.loads(json.dumps(metadata, default=float)))
+    checkpoint.unlink(missing_ok=True)
+    return written
 
 
 def _base_model(path, config: TrainConfig, train_ids):

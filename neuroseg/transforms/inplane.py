@@ -61,7 +61,7 @@ class HeadCrop:
         return window
 
 
-def fit_head_crop(volume: Volume, size: int) -> HeadCrop:
+def fit_head_crop(volume: Volume, size: int, margin: float = HEAD_MARGIN) -> HeadCrop:
     """Find the head's extent on the working grid and make a square window in mm around it."""
     head = _head_mask_2d(volume.array)
     spacing_i, spacing_j = volume.spacing[:2]
@@ -71,7 +71,7 @@ def fit_head_crop(volume: Volume, size: int) -> HeadCrop:
         lo_i, hi_i, lo_j, hi_j = ii.min(), ii.max() + 1, jj.min(), jj.max() + 1
     else:
         lo_i, hi_i, lo_j, hi_j = 0, n_i, 0, n_j
-    side_mm = max((hi_i - lo_i) * spacing_i, (hi_j - lo_j) * spacing_j) * (1 + 2 * HEAD_MARGIN)
+    side_mm = max((hi_i - lo_i) * spacing_i, (hi_j - lo_j) * spacing_j) * (1 + 2 * margin)
     width = max(int(round(side_mm / spacing_i)), 8)
     height = max(int(round(side_mm / spacing_j)), 8)
     i0 = int(round((lo_i + hi_i) / 2 - width / 2))

@@ -6,6 +6,8 @@ import numpy as np
 
 from neuroseg.constants import NORMALISED_RANGE
 
+PERCENTILES = (1.0, 99.0)  # of the foreground, mapped to 0..1
+
 
 def foreground_mask(array: np.ndarray) -> np.ndarray:
     """Voxels that are not background.
@@ -24,13 +26,13 @@ def foreground_mask(array: np.ndarray) -> np.ndarray:
     return array > low + 0.1 * (high - low)
 
 
-def normalise_intensity(array: np.ndarray) -> np.ndarray:
-    """Map the foreground's 1st..99th percentiles to 0..1 and clip; background goes to 0."""
+def normalise_intensity(array: np.ndarray, percentiles=PERCENTILES) -> np.ndarray:
+    """Map the foreground's ``percentiles`` (1st..99th) to 0..1 and clip; background goes to 0."""
     array = np.asarray(array, dtype=np.float32)
     mask = foreground_mask(array)
     if mask.sum() < 100:
         mask = np.ones_like(array, dtype=bool)
-    low, high = np.percentile(array[mask], [1, 99])
+    low, high = np.percentile(array[mask], list(percentiles))
     if high - low < 1e-6:
         high = low + 1.0
     out = (array - low) / (high - low)

@@ -20,3 +20,16 @@ def test_diagonal_neighbours_count_as_one_component():
         mask[k, k, k] = 1
     assert remove_small_components(mask, min_voxels=4).sum() == 4
     assert remove_small_components(mask, min_voxels=5).sum() == 0
+
+
+def test_holes_the_lesion_encloses_are_filled_slice_by_slice():
+    from neuroseg.inference.postprocess import fill_holes
+
+    mask = np.zeros((9, 9, 3), dtype=np.uint8)
+    mask[2:7, 2:7, 1] = 1
+    mask[4, 4, 1] = 0  # a dark core inside the rim
+    mask[0:3, 0:3, 2] = 1
+    mask[0, 0, 2] = 0  # open to the edge: not a hole
+    out = fill_holes(mask)
+    assert out[4, 4, 1] == 1 and out[0, 0, 2] == 0
+    assert out.dtype == np.uint8 and (out >= mask).all() and out.sum() == mask.sum() + 1

@@ -54,3 +54,33 @@ def test_classifier_without_stem_max_pool_keeps_finer_feature_maps():
         net.layer1.register_forward_hook(lambda m, i, out, stem=stem: sizes.__setitem__(stem, out.shape[-1]))
         assert net(torch.zeros(1, 3, 64, 64)).shape == (1, 1)
     assert sizes == {True: 16, False: 32}
+
+
+def test_strided_resunet_gives_a_full_size_mask_and_one_slice_logit():
+    from neuroseg.models.strided import StridedResUNet
+
+    net = StridedResUNet(in_channels=3, features=4, depth=4).eval()
+    mask, slice_logits = net(torch.zeros(2, 3, 64, 96))
+    assert mask.shape == (2, 1, 64, 96) and slice_logits.shape == (2, 1)
+
+
+def test_strided_resunet_keeps_full_resolution_detail_in_its_output():
+    """The full-resolution branch reaches the output: a one-pixel change moves that pixel's logit."""
+    from neuroseg.models.strided import StridedResUNet
+
+    torch.manual_seed(0)
+    net = StridedResUNet(in_channels=1, features=4, depth=2).eval()
+    x = torch.rand(1, 1, 32, 32)
+    y = x.clone()
+    y[0, 0, 17, 9] += 1.0
+    with torch.no_grad():
+        change = (net(y)[0] - net(x)[0]).abs()[0, 0]
+    assert change[17, 9] > 0 and change[17, 9] >= change.max() * 0.2
+
+
+@pytest.mark.parametrize("kwargs", [{"features": 0}, {"depth": 0}, {"full_res_features": 0}])
+def test_strided_resunet_rejects_bad_hyper_parameters(kwargs):
+    from neuroseg.models.strided import StridedResUNet
+
+    with pytest.raises(ValueError):
+        StridedResUNet(**kwargs)

@@ -48,7 +48,8 @@ def test_classifier_options_are_stored_and_rebuilt(tmp_path, pool, stem):
     from neuroseg.models.store import build_networks, save_model
     from neuroseg.training.train import TrainConfig
 
-    config = TrainConfig(size=32, seg_features=4, cls_features=4, seg_depth=2, cls_pool=pool, cls_stem_max_pool=stem)
+    config = TrainConfig(size=32, network="resunet", seg_features=4, cls_features=4, seg_depth=2, cls_pool=pool,
+                         cls_stem_max_pool=stem)
     segmenter, classifier = build_networks(config.architecture())
     metadata = {"architecture": config.architecture(), "input": {"size": 32, "context_slices": 1}}
     model = load_model(save_model(tmp_path / "m", segmenter, classifier, metadata))  # strict state-dict load
@@ -57,7 +58,7 @@ def test_classifier_options_are_stored_and_rebuilt(tmp_path, pool, stem):
 
 
 def test_model_folders_from_before_the_classifier_options_load_as_average_pooling(tmp_path):
-    folder = make_tiny_model(tmp_path / "m")
+    folder = make_tiny_model(tmp_path / "m", network="resunet")
     metadata = json.loads((folder / "metadata.json").read_text())
     for key in ("pool", "stem_max_pool"):
         del metadata["architecture"]["classifier"][key]

@@ -66,9 +66,14 @@ def no_slices_prepared(monkeypatch):
     (["--epochs", "0"], "--epochs must be at least 1, not 0"),
     (["--epochs", "-3"], "--epochs must be at least 1, not -3"),
     (["--batch-size", "0"], "--batch-size must be at least 2"),
-    (["--size", "100"], "--size must be a multiple of 16 and at least 32, not 100 (try --size 96)"),
-    (["--size", "16"], "--size must be a multiple of 16 and at least 32, not 16"),
-    (["--folds", "0"], "--folds must be at least 2"),
+    (["--size", "100"], "--size must be a multiple of 32 and at least 32, not 100 (try --size 96)"),
+    (["--size", "16"], "--size must be a multiple of 32 and at least 32, not 16"),
+    (["--size", "40", "--network", "resunet"], "--size must be a multiple of 16 and at least 32, not 40"),
+    (["--folds", "0"], "--folds must be at least 1"),
+    (["--network", "unet"], "--network must be one of strided, resunet, not 'unet'"),
+    (["--loss", "focal"], "--loss must be one of dice-ce, dice-ce-image, not 'focal'"),
+    (["--ema", "1"], "--ema must be in [0, 1), not 1"),
+    (["--classifier-members", "2"], "--classifier-members needs --network resunet"),
     (["--fold", "2"], "--fold must be in 0..1 with --folds 2, not 2"),
     (["--seed", "-1"], "--seed must be in 0..4294967295, not -1"),
     (["--train-seed", "-2"], "--train-seed must be in"),
@@ -290,7 +295,7 @@ def test_saving_the_same_networks_twice_gives_the_same_bytes(tmp_path):
     from neuroseg.models.store import build_networks, save_model
     from neuroseg.training.train import TrainConfig
 
-    config = TrainConfig(size=32, seg_features=4, cls_features=4, seg_depth=2)
+    config = TrainConfig(size=32, network="resunet", seg_features=4, cls_features=4, seg_depth=2)
     segmenter, classifier = build_networks(config.architecture())
     metadata = {"architecture": config.architecture(), "input": {"size": 32, "context_slices": 1}}
     a = save_model(tmp_path / "a", segmenter, classifier, metadata)
@@ -353,7 +358,7 @@ def test_classifier_members_share_max_minutes(tmp_path):
 
     data = make_decathlon(tmp_path / "data")
     budget = 0.01
-    folder = run_training(data, tmp_path / "model", _tiny_config(epochs=500, cls_members=3, max_minutes=budget),
+    folder = run_training(data, tmp_path / "model", _tiny_config(epochs=500, cls_members=3, max_minutes=budget, network="resunet"),
                           folds=2, log=lambda record: None)
     training = json.loads((folder / "metadata.json").read_text())["training"]
     shares = training["max_minutes_per_classifier"]
@@ -372,3 +377,58 @@ def test_minutes_left_divides_the_time_left_among_the_trainings_left():
     assert minutes_left(None, 3) is None
     assert minutes_left(time.perf_counter() + 60, 2) == pytest.approx(0.5, abs=0.01)
     assert minutes_left(time.perf_counter() - 1, 2) == 0.0
+
+
+# --------------------------------------------------------------------------- resume and all-data training
+
+class _StopAfterFirstEpoch(Exception):
+    pass
+
+
+def _interrupt_after_epoch_one(record):
+    if isinstance(record, dict) and record.get("epoch") == 1:
+        raise _StopAfterFirstEpoch
+
+
+def test_an_interrupted_training_resumes_from_its_checkpoint(tmp_path):
+    from neuroseg.training.run import CHECKPOINT, run_training
+
+    data = make_decathlon(tmp_path / "data", cases=3)
+    output = tmp_path / "model"
+    with pytest.raises(_StopAfterFirstEpoch):
+        run_training(data, output, _tiny_config(epochs=3), folds=3, log=_interrupt_after_epoch_one)
+    assert (output / CHECKPOINT).is_file() and not (output / "metadata.json").exists()
+    notes = []
+    run_training(data, output, _tiny_config(epochs=3), folds=3, log=notes.append, resume=True)
+    history = json.loads((output / "metadata.json").read_text())["training"]["history"]
+    assert [r["epoch"] for r in history] == [1, 2, 3]  # epoch 1 from the first run, not trained again
+    assert any("resuming" in str(n) and "after epoch 1 of 3" in str(n) for n in notes)
+    assert [r["epoch"] for r in notes if isinstance(r, dict)] == [2, 3]
+    assert not (output / CHECKPOINT).exists()
+
+
+def test_resume_without_a_checkpoint_is_one_line(tmp_path):
+    data = make_decathlon(tmp_path / "data")
+    assert_one_line_error(train(data, "-o", tmp_path / "model", *TINY, "--resume"), 2, "holds no checkpoint")
+
+
+def test_folds_1_trains_on_every_patient_and_says_the_validation_is_elsewhere(tmp_path):
+    from neuroseg.training.run import run_training
+
+    data = make_decathlon(tmp_path / "data", cases=3)
+    folder = run_training(data, tmp_path / "model", _tiny_config(), folds=1, log=lambda record: None)
+    metadata = _strict_json((folder / "metadata.json").read_text())
+    assert metadata["training"]["train_cases"] == ["case0", "case1", "case2"]
+    assert metadata["training"]["validation_cases"] == []
+    assert "cross-validation" in metadata["metrics"]["validation"]
+
+
+def test_the_preprocessing_numbers_are_recorded_in_the_model(tmp_path):
+    from neuroseg.training.run import run_training
+    from neuroseg.transforms import Preprocessing
+
+    data = make_decathlon(tmp_path / "data")
+    folder = run_training(data, tmp_path / "model", _tiny_config(), folds=2, log=lambda record: None)
+    recorded = json.loads((folder / "metadata.json").read_text())["input"]
+    assert Preprocessing.from_metadata(recorded) == Preprocessing(size=32)
+    assert {"head_margin", "percentiles", "context_slices", "size"} <= set(recorded)

@@ -88,7 +88,7 @@ def _train_on_kaggle_sample(output, *options):
 @pytest.fixture(scope="module")
 def kaggle_base(tmp_path_factory):
     """A tiny model trained on the two kaggle-sample patients, whose segmenter later runs keep."""
-    return _train_on_kaggle_sample(tmp_path_factory.mktemp("kaggle") / "base")
+    return _train_on_kaggle_sample(tmp_path_factory.mktemp("kaggle") / "base", "--network", "resunet")
 
 
 @pytest.mark.slow
@@ -98,7 +98,7 @@ def test_training_only_the_classifier_keeps_the_segmenter_and_records_where_it_c
     from neuroseg.models.store import load_model
 
     base = kaggle_base
-    derived = _train_on_kaggle_sample(tmp_path / "derived", "--segmenter-from", str(base),
+    derived = _train_on_kaggle_sample(tmp_path / "derived", "--segmenter-from", str(base), "--network", "resunet",
                                       "--classifier-pool", "avgmax", "--no-classifier-stem-max-pool", "--seed", "0")
     old, new = load_model(base), load_model(derived)
     for (name, a), b in zip(old.segmenter.state_dict().items(), new.segmenter.state_dict().values()):
@@ -112,7 +112,8 @@ def test_training_only_the_classifier_keeps_the_segmenter_and_records_where_it_c
     assert kept["training"]["train_cases"] == new.metadata["training"]["train_cases"]
 
     other_split = runner.invoke(app, ["train", str(shared_path("kaggle-sample", "kaggle_3m")), "-o",
-                                      str(tmp_path / "x"), *KAGGLE_TINY, "--fold", "1", "--segmenter-from", str(base)])
+                                      str(tmp_path / "x"), *KAGGLE_TINY, "--fold", "1", "--segmenter-from", str(base),
+                                      "--network", "resunet"])
     assert other_split.exit_code == 4  # a model that does not fit the run
     assert "other patients" in other_split.output and "Traceback" not in other_split.output
 
@@ -162,7 +163,7 @@ def test_a_classifier_ensemble_trains_saves_and_loads(tmp_path, kaggle_base):
     from neuroseg.models.store import load_model
 
     ensemble = _train_on_kaggle_sample(tmp_path / "ensemble", "--segmenter-from", str(kaggle_base),
-                                       "--classifier-members", "2", "--train-seed", "2")
+                                       "--network", "resunet", "--classifier-members", "2", "--train-seed", "2")
     model = load_model(ensemble)
     assert isinstance(model.classifier, ClassifierEnsemble) and len(model.classifier.members) == 2
     first, second = (m.state_dict() for m in model.classifier.members)
