@@ -193,7 +193,7 @@ def train_networks(cache: SliceCache, train_ids, val_ids, config: TrainConfig, d
             step += 1
         epoch += 1
         elapsed = time.perf_counter() - started
-        if config.max_minutes is not None and epoch in (1, 3) and epoch > state["epoch"]:
+        if config.max_minutes is not None and epoch <= 3 and epoch > state["epoch"]:
             epochs = _epochs_within(config, epoch, elapsed, history)  # fit the schedule to the time allowed
         record = {"epoch": epoch, "of": epochs, "seg_loss": totals[0] / steps_per_epoch,
                   "cls_loss": totals[1] / steps_per_epoch, "seconds": round(elapsed, 1), "lr": lr}
@@ -327,8 +327,17 @@ def _autocast(device: torch.device):
 
 
 def _epochs_within(config: TrainConfig, epoch: int, elapsed: float, history: list) -> int:
-    """Epochs that fit in ``max_minutes``; the first epoch (warm-up, kernel tuning) is not typical."""
-    per_epoch = elapsed if epoch == 1 else (elapsed - history[0]["seconds"]) / (epoch - 1)
+    """Epochs that fit in ``max_minutes``, fitted again after each of the first three epochs.
+
+    The first epoch (warm-up, kernel tuning, or a machine busy for a while) is not typical: from
+    the second on, the fastest epoch since then sets the pace, so one slow epoch cannot cut the
+    schedule short for good (a slow first epoch once left a 14-minute run 2 epochs).
+    """
+    if epoch == 1:
+        per_epoch = elapsed
+    else:
+        ends = [r["seconds"] for r in history] + [elapsed]
+        per_epoch = min(b - a for a, b in zip(ends[:-1], ends[1:]))
     budget = config.max_minutes * 60 * 0.95 - elapsed  # 5% for validation passes
     return min(config.epochs, max(epoch, epoch + int(budget / per_epoch)))
 

@@ -432,3 +432,15 @@ def test_the_preprocessing_numbers_are_recorded_in_the_model(tmp_path):
     recorded = json.loads((folder / "metadata.json").read_text())["input"]
     assert Preprocessing.from_metadata(recorded) == Preprocessing(size=32)
     assert {"head_margin", "percentiles", "context_slices", "size"} <= set(recorded)
+
+
+def test_a_slow_first_epoch_does_not_cut_the_time_budgeted_schedule_short():
+    from neuroseg.training.train import _epochs_within
+
+    config = _tiny_config(epochs=200, max_minutes=14)
+    after_one = _epochs_within(config, 1, 360.0, [])
+    assert after_one == 2  # 360 s for the first epoch: only one more seems to fit
+    history = [{"seconds": 360.0}]
+    after_two = _epochs_within(config, 2, 450.0, history)  # the second took 90 s
+    assert after_two == 2 + int((14 * 60 * 0.95 - 450) / 90)
+    assert _epochs_within(_tiny_config(epochs=4, max_minutes=14), 2, 450.0, history) == 4  # --epochs still caps

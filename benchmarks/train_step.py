@@ -1,0 +1,97 @@
+"""Training cost per slice: one forward+backward+AdamW step, neuroseg's networks beside stock MONAI nets.
+
+    python benchmarks/train_step.py                 # batch 16, 3x192x192, torch's threads, CPU
+    python benchmarks/train_step.py --threads 2 --batch-size 16 --steps 8 --json out.json
+
+Rounds alternate between the networks, so a machine that is busier for a while slows all of
+them alike; the median step over the rounds is reported, as ms per slice, with each net's
+ratio to the stock MONAI UNet 16..256 of the same run. Channels-last memory, as training uses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+
+
+def networks():
+    from monai.networks.nets import UNet
+
+    from neuroseg.models.classifier import build_classifier
+    from neuroseg.models.resunet import ResUNet
+    from neuroseg.models.strided import StridedResUNet
+
+    class V1Pair(torch.nn.Module):  # the v1 recipe trains both networks on every batch
+        def __init__(self):
+            super().__init__()
+            self.segmenter, self.classifier = ResUNet(3, 1, 16, 4), build_classifier(3, 16, pool="avgmax")
+
+        def forward(self, x):
+            return self.segmenter(x), self.classifier(x)
+
+    return {
+        "neuroseg v2 StridedResUNet 16 (mask + slice head)": StridedResUNet(3, 16, 4),
+        "neuroseg v1 ResUNet 16 + ResNet classifier": V1Pair(),
+        "stock MONAI UNet 16..256": UNet(2, 3, 1, (16, 32, 64, 128, 256), (2, 2, 2, 2), num_res_units=2),
+        "stock MONAI UNet 32..512": UNet(2, 3, 1, (32, 64, 128, 256, 512), (2, 2, 2, 2), num_res_units=2),
+    }
+
+
+def step(net, optimizer, x, y) -> float:
+    start = time.perf_counter()
+    out = net(x)
+    mask, slice_logits = out if isinstance(out, tuple) else (out, None)
+    loss = F.binary_cross_entropy_with_logits(mask, y)
+    if slice_logits is not None:
+        loss = loss + F.binary_cross_entropy_with_logits(slice_logits[:, 0], y.flatten(1).amax(1))
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return time.perf_counter() - start
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--size", type=int, default=192)
+    parser.add_argument("--steps", type=int, default=6, help="rounds (one step of every net per round)")
+    parser.add_argument("--threads", type=int)
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    x = torch.rand(args.batch_size, 3, args.size, args.size).contiguous(memory_format=torch.channels_last)
+    y = (torch.rand(args.batch_size, 1, args.size, args.size) > 0.95).float()
+    nets = {name: net.to(memory_format=torch.channels_last).train() for name, net in networks().items()}
+    optimizers = {name: torch.optim.AdamW(net.parameters()) for name, net in nets.items()}
+    times = {name: [] for name in nets}
+    for round_ in range(args.steps + 1):  # round 0 warms up (allocations, kernel choice)
+        for name, net in nets.items():
+            seconds = step(net, optimizers[name], x, y)
+            if round_:
+                times[name].append(seconds)
+    stock = statistics.median(times["stock MONAI UNet 16..256"])
+    rows = {}
+    print(f"cpu: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
+          f"threads {torch.get_num_threads()}, batch {args.batch_size}, 3x{args.size}x{args.size}")
+    for name, values in times.items():
+        median = statistics.median(values)
+        params = sum(p.numel() for p in nets[name].parameters()) / 1e6
+        rows[name] = {"ms_per_slice": round(1000 * median / args.batch_size, 1), "params_m": round(params, 2),
+                      "cost_vs_stock_16": round(median / stock, 2)}
+        print(f"{name:52s} {rows[name]['ms_per_slice']:7.1f} ms/slice  {params:5.2f} M params  "
+              f"{rows[name]['cost_vs_stock_16']:.2f}x the stock UNet 16..256")
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump({"args": vars(args), "threads": torch.get_num_threads(), "results": rows}, handle, indent=1)
+
+
+if __name__ == "__main__":
+    main()
