@@ -23,6 +23,7 @@ from pathlib import Path
 from neuroseg.batch.work import Task, message, process_case
 from neuroseg.errors import InputError, NeurosegError, OutputError
 
+DASK_SCHEMES = ("tcp://", "tls://", "ucx://", "ws://", "wss://")  # the addresses a Dask scheduler listens on
 DASK_HINT = "pip install 'neuroseg[dask]'"
 _SEGMENTERS: dict = {}
 _LOCK = threading.Lock()
@@ -35,7 +36,7 @@ def parse_scheduler(text: str | None, workers: int = 2) -> tuple[str, int | str]
         return ("threads", workers) if workers else ("serial", 1)
     if text == "serial":
         return "serial", 1
-    if "://" in text:
+    if text.startswith(DASK_SCHEMES):
         return "dask", text
     kind, _, count = text.partition(":")
     if kind in ("threads", "processes", "local") and count.isdigit() and int(count) > 0:
