@@ -32,6 +32,15 @@ SIDECAR_FIELDS = ("MagneticFieldStrength", "Manufacturer", "ManufacturersModelNa
                   "RepetitionTime", "EchoTime", "InversionTime", "SliceThickness")
 IGNORED_OUTPUTS = ("*_report.json", "*_qc.png", "summary.csv", "summary.json", "summary.shard-*", ".neuroseg-*")
 
+README = """Tumour (FLAIR abnormality) masks made by neuroseg {version}, model {model}.
+
+Each FLAIR of the raw dataset has, in its subject's folder:
+- *_desc-tumour_mask.nii.gz: the mask (uint8, 0 or 1) on the FLAIR's own grid, with its sidecar JSON;
+- *_desc-tumour_report.json: tumour volume (mL), tumour slices, the model and its settings;
+- *_desc-tumour_qc.png: the tumour slices with the outline drawn, to check by eye.
+summary.csv and summary.json list every case. A research tool, not a medical device.
+"""
+
 
 def is_bids_dataset(folder) -> bool:
     return (Path(folder) / DESCRIPTION).is_file()
@@ -77,6 +86,7 @@ def mask_sidecar(case: Case) -> dict:
     """The mask's sidecar JSON (BIDS derivatives: masks, and the common derivative fields)."""
     return {"Description": "Tumour (FLAIR abnormality) mask on the grid of the source FLAIR, by neuroseg",
             "Type": "Lesion", "Sources": [f"bids:raw:{case.bids['relative_path']}"],
+            "SpatialReference": f"bids:raw:{case.bids['relative_path']}",  # the source's own grid
             "SourceSidecar": case.bids["sidecar"]}
 
 
@@ -98,6 +108,9 @@ def write_description(output: Path, dataset: Path, model_name: str, model_versio
     target = output / DESCRIPTION
     if not target.exists():
         atomic_write_text(target, json.dumps(description, indent=2) + "\n")
+    readme = output / "README"
+    if not readme.exists():
+        atomic_write_text(readme, README.format(version=__version__, model=f"{model_name} {model_version}"))
     ignore = output / ".bidsignore"
     if not ignore.exists():
         atomic_write_text(ignore, "\n".join(IGNORED_OUTPUTS) + "\n")
