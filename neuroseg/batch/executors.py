@@ -135,10 +135,15 @@ class ProcessExecutor:
         self.pool = self._new_pool()
 
     def _new_pool(self):
+        """A pool whose every process has started and loaded the model (as a Dask cluster's workers have)."""
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+        pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_warm, initargs=(self.model, self.device,
+                                                                _share_of_cores(self.workers)))
+        list(pool.map(_pause, [0.5] * self.workers))  # a pause each, so that every process starts
+        return pool
 
     def submit(self, task: Task) -> Future:
         if getattr(self.pool, "_broken", False):
@@ -222,6 +227,12 @@ def _warm(model, device, threads):
     except Exception as error:
         return message(error)
     return None
+
+
+def _pause(seconds: float) -> None:
+    import time
+
+    time.sleep(seconds)
 
 
 def check_shared_output(client, output: Path) -> None:
