@@ -123,3 +123,16 @@ def validate(command, folder) -> tuple[set, list]:
     errors = [issue for issue in issues if issue["severity"] == "error"]
     assert (run.returncode == 0) == (not errors)
     return {issue["code"] for issue in issues}, errors
+
+
+def test_without_pybids_a_bids_dataset_says_what_to_install(tmp_path, monkeypatch):
+    import sys
+
+    from neuroseg.errors import NeurosegError
+
+    root = tmp_path / "ds"
+    write_image(root / "sub-01" / "anat" / "sub-01_FLAIR.nii.gz")
+    (root / "dataset_description.json").write_text(json.dumps({"Name": "x", "BIDSVersion": "1.10.0"}))
+    monkeypatch.setitem(sys.modules, "bids", None)
+    with pytest.raises(NeurosegError, match=r"is a BIDS dataset; reading one needs pybids: pip install"):
+        run_batch(root, tmp_path / "out")

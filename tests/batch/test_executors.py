@@ -146,3 +146,14 @@ def test_two_writers_of_one_case_leave_one_complete_set(tmp_path, tiny_model):
     case_dir = Path(task.paths.folder)
     assert {p.name for p in case_dir.iterdir()} == OUTPUTS and is_complete(case_dir, "nifti", task.case)
     assert leftovers(tmp_path / "out") == []
+
+
+def test_without_dask_the_scheduler_says_what_to_install(tmp_path, tiny_model, monkeypatch):
+    import sys
+
+    from neuroseg.errors import NeurosegError
+
+    write_nifti(tmp_path / "in" / "scan.nii.gz")
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if the extra were not installed
+    with pytest.raises(NeurosegError, match=r"--scheduler needs Dask: pip install 'neuroseg\[dask\]'"):
+        run_batch(tmp_path / "in", tmp_path / "out", model=tiny_model, device="cpu", scheduler="local:2")
