@@ -1,3 +1,4 @@
 from neuroseg.cli.main import main
 
-main()
+if __name__ == "__main__":  # worker processes (process pool, Dask) import this module again: run nothing then
+    main()

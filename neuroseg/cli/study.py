@@ -7,6 +7,8 @@ from typing import List, Optional
 
 import typer
 
+from neuroseg.errors import InputError
+
 
 def register(app, friendly_errors) -> None:
     """Add the ``scan`` and ``batch`` commands to ``app``."""
@@ -33,43 +35,71 @@ def register(app, friendly_errors) -> None:
     @app.command()
     @friendly_errors
     def batch(
-        folder: Path = typer.Argument(..., metavar="DIR",
-                                      help="A folder holding NIfTI files and/or DICOM studies."),
-        output: Path = typer.Option(..., "-o", "--output", help="Folder for one sub-folder per case and the summaries."),
+        folder: Optional[Path] = typer.Argument(None, metavar="DIR", help="A folder holding NIfTI files and/or "
+                                                "DICOM studies, or a BIDS dataset."),
+        output: Optional[Path] = typer.Option(None, "-o", "--output",
+                                              help="Folder for one sub-folder per case and the summaries."),
         model: Optional[Path] = typer.Option(None, "--model", help="A model folder (default: the shipped model)."),
         device: str = typer.Option("auto", "--device", help="auto (CUDA when available), cpu or cuda."),
         output_format: str = typer.Option("nifti", "--format", help="nifti, dicom-seg or both (DICOM cases)."),
         series: Optional[List[str]] = typer.Option(None, "--series", help="Process this SeriesInstanceUID instead "
                                                    "of its study's automatic choice (repeatable)."),
-        workers: int = typer.Option(2, "--workers", min=0, help="Reading threads (0: no overlap)."),
+        workers: int = typer.Option(2, "--workers", min=0, help="Threads in this process (0: one case at a time)."),
+        scheduler: Optional[str] = typer.Option(
+            None, "--scheduler", help="Where cases run: local:N (a Dask cluster of N processes here), "
+            "tcp://HOST:PORT (a running Dask cluster; OUTDIR must be shared), processes:N, threads:N or serial."),
+        shard: Optional[str] = typer.Option(None, "--shard", help="K/N: do the Kth of N fixed shares of the "
+                                            "cases (a job array); --merge OUTDIR writes the one summary."),
+        merge: Optional[Path] = typer.Option(None, "--merge", metavar="OUTDIR",
+                                             help="Write the summary of all shards in OUTDIR and exit."),
         force: bool = typer.Option(False, "--force", help="Redo cases whose outputs are already complete."),
     ):
-        """Segment every NIfTI volume and every study's FLAIR series under DIR; resumable."""
+        """Segment every NIfTI volume and every study's FLAIR series under DIR (or a BIDS dataset's FLAIRs); resumable."""
         from rich.console import Console
 
         from neuroseg.errors import BatchIncompleteError
-        from neuroseg.inference.batch import FAILED, NOT_RUN, run_batch
 
         console = Console(stderr=True)
-        result = run_batch(folder, output, model=model, device=device, output_format=output_format,
-                           series_uids=series or (), force=force, workers=workers, console=console)
-        # soft_wrap: one message a line even when piped (rich would fold it at 80 columns), so grep finds it
-        for row in result.rows:
-            if row["status"] in (FAILED, NOT_RUN):
-                console.print(f"[bold red]failed:[/] {row['case']}: {row['error']}", highlight=False, soft_wrap=True)
-            elif row["status"] == "skipped":
-                console.print(f"[yellow]skipped:[/] {row['case']}: {row['error']}", highlight=False, soft_wrap=True)
-            elif row["looks_like_flair"] is False:
-                console.print(f"[bold yellow]warning:[/] {row['case']}: input does not look like FLAIR",
-                              highlight=False, soft_wrap=True)
-        if result.skipped_line:
-            console.print(f"[yellow]{result.skipped_line}[/]", highlight=False, soft_wrap=True)
-        if result.ignored:
-            console.print(f"[yellow]ignored {len(result.ignored)} unreadable file(s)[/] (listed in summary.json)")
-        console.print(f"{result.total_line()}; summary in {output / 'summary.csv'}", highlight=False, soft_wrap=True)
+        if merge is not None:
+            if folder is not None or output is not None or shard is not None:
+                raise InputError("--merge OUTDIR takes no DIR, -o or --shard")
+            from neuroseg.batch import merge_shards
+
+            result = merge_shards(merge)
+            output = merge
+        else:
+            if folder is None or output is None:
+                raise InputError("batch needs DIR and -o OUTDIR (or --merge OUTDIR)")
+            from neuroseg.batch import run_batch
+
+            result = run_batch(folder, output, model=model, device=device, output_format=output_format,
+                               series_uids=series or (), force=force, workers=workers, scheduler=scheduler,
+                               shard=shard, console=console)
+        print_rows(console, result)
+        console.print(f"{result.total_line()}; summary in {output / result.summary_path}", highlight=False,
+                      soft_wrap=True)
         if result.failed:
             raise BatchIncompleteError(f"{result.failed} of {len(result.rows)} cases failed (see "
-                                       f"{output / 'summary.csv'})")
+                                       f"{output / result.summary_path})")
+
+
+def print_rows(console, result) -> None:
+    """One line for each failed, skipped or non-FLAIR case, and for the files left out."""
+    from neuroseg.batch import FAILED, NOT_RUN, SKIPPED
+
+    # soft_wrap: one message a line even when piped (rich would fold it at 80 columns), so grep finds it
+    for row in result.rows:
+        if row["status"] in (FAILED, NOT_RUN):
+            console.print(f"[bold red]failed:[/] {row['case']}: {row['error']}", highlight=False, soft_wrap=True)
+        elif row["status"] == SKIPPED:
+            console.print(f"[yellow]skipped:[/] {row['case']}: {row['error']}", highlight=False, soft_wrap=True)
+        elif row["looks_like_flair"] is False:
+            console.print(f"[bold yellow]warning:[/] {row['case']}: input does not look like FLAIR",
+                          highlight=False, soft_wrap=True)
+    if result.skipped_line:
+        console.print(f"[yellow]{result.skipped_line}[/]", highlight=False, soft_wrap=True)
+    if result.ignored:
+        console.print(f"[yellow]ignored {len(result.ignored)} unreadable file(s)[/] (listed in summary.json)")
 
 
 def print_catalogue(catalogue) -> None:

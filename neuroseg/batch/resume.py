@@ -1,0 +1,113 @@
+"""What an earlier run left: a case is *complete* once its report (written last) exists, names this case's
+source (for a NIfTI file, also its size and modification time) and names files that all exist. A rerun
+skips complete cases and redoes the rest; a replaced or corrected scan is segmented again."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from neuroseg.batch.cases import Case, case_source
+from neuroseg.batch.paths import CasePaths
+
+
+def earlier_reports(output: Path) -> dict:
+    """Folder name -> parsed report.json for every sub-folder of ``output`` holding one (None: unreadable)."""
+    from neuroseg.export.writer import REPORT_FILE
+
+    if not output.is_dir():
+        return {}
+    return {path.parent.name: read_json(path) for path in output.glob(f"*/{REPORT_FILE}")}
+
+
+def read_report(case_dir: Path) -> dict | None:
+    from neuroseg.export.writer import REPORT_FILE
+
+    return read_json(Path(case_dir) / REPORT_FILE)
+
+
+def read_json(path: Path) -> dict | None:
+    try:
+        report = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return report if isinstance(report, dict) else None
+
+
+def report_source(report: dict) -> tuple | None:
+    """The source a report was made from, comparable with :func:`case_source`; None when it does not say."""
+    source = report.get("input") or {}
+    if not isinstance(source, dict):
+        return None
+    if source.get("series_uid"):
+        return ("dicom", source["series_uid"])
+    path = source.get("resolved_path") or source.get("path")
+    if source.get("format") == "nifti" and path:
+        return ("nifti", str(Path(path).resolve()))  # reports before resolved_path: as the run saw it
+    return None
+
+
+def file_stamp(path) -> dict:
+    """Size and modification time of a source file: a replaced or corrected file has others."""
+    stat = Path(path).stat()
+    return {"size_bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def is_current(report: dict, case: Case, report_path: Path) -> bool:
+    """True when ``report`` was made from this case's source as it is now."""
+    if report_source(report) != case_source(case):
+        return False
+    if case.kind != "nifti":
+        return True
+    try:
+        stamp = file_stamp(case.source)
+        recorded = {key: report["input"].get(key) for key in stamp}
+        if None not in recorded.values():
+            return recorded == stamp
+        # a report written before the stamp was recorded: current unless the file changed after it
+        return stamp["mtime_ns"] <= Path(report_path).stat().st_mtime_ns
+    except OSError:
+        return False
+
+
+def case_format(case: Case, output_format: str) -> str:
+    return "nifti" if case.kind == "nifti" else output_format
+
+
+def is_complete(case_dir, output_format: str, case: Case | None = None, paths: CasePaths | None = None) -> bool:
+    """True when the case's report exists, parses, and every output it and the format name exists.
+
+    With ``case``, the report must also name that case's source, unchanged since (:func:`is_current`).
+    ``paths``: where the outputs are, when not the standard names in ``case_dir`` (BIDS derivatives).
+    """
+    from neuroseg.export.writer import output_names
+
+    paths = paths or CasePaths(Path(case_dir))
+    report = read_json(paths.report)
+    if report is None or (case is not None and not is_current(report, case, paths.report)):
+        return False
+    names = set(report.get("files", [])) | {paths.name(name) for name in output_names(output_format)}
+    return all((paths.folder / name).is_file() for name in names)
+
+
+def remove_stale_parts(folder: Path) -> int:
+    """Delete what an interrupted write left: ``.<name>.<random>.part<suffix>``, ``.<name>.<random>.old``
+    and a BIDS case's staging folder.
+
+    Only the coordinator calls this, before a case is handed out and after every worker is done, so a
+    worker's write in progress is never taken for an interrupted one.
+    """
+    import shutil
+
+    from neuroseg.batch.work import STAGING_PREFIX
+
+    removed = 0
+    if Path(folder).is_dir():
+        for pattern in (".*.part*", ".*.old", f"{STAGING_PREFIX}*"):
+            for path in Path(folder).glob(pattern):
+                if path.is_file():
+                    path.unlink()
+                elif path.is_dir() and path.name.startswith(STAGING_PREFIX):
+                    shutil.rmtree(path, ignore_errors=True)
+                removed += 1
+    return removed

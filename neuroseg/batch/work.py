@@ -1,0 +1,128 @@
+"""One case's work: read, segment, write atomically; a failure is caught and becomes the row's error.
+
+:func:`process_case` is what every executor runs, in this process, a thread, a process pool or on a
+Dask worker. A :class:`Task` is small and picklable (paths and names, no image data); the segmenter is
+the worker's own, loaded once (:mod:`neuroseg.batch.executors`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+
+from neuroseg.batch.cases import Case, case_source
+from neuroseg.batch.paths import MASK_SIDECAR, CasePaths
+from neuroseg.batch.resume import case_format, file_stamp, read_json, report_source
+from neuroseg.batch.summary import DONE, FAILED, row_from_report
+from neuroseg.errors import NeurosegError, OutputError
+from neuroseg.export.files import atomic_write_text
+
+STAGING_PREFIX = ".neuroseg-staging-"  # a BIDS case's outputs are written here, then renamed to their names
+
+
+@dataclass(frozen=True)
+class Task:
+    """What a worker needs to do one case: the case, where its outputs go, the output format."""
+
+    case: Case
+    paths: CasePaths
+    output_format: str = "nifti"
+
+
+def process_case(task: Task, segmenter) -> dict:
+    """Read, segment and write one case; return the row's new columns (``status`` done or failed).
+
+    Never raises for a bad case (the per-case boundary); KeyboardInterrupt and SystemExit pass through.
+    """
+    begin = time.perf_counter()
+    try:
+        volume, read_seconds, source = load_case(task.case)
+        result = segmenter.segment(volume)
+        result.timings["load"] = read_seconds
+        result.report["timings_s"]["load"] = round(read_seconds, 4)
+        result.report["input"].update(source)
+        write_case(result, task)
+        report = read_json(task.paths.report)
+        if report is None:  # another writer replaced it meanwhile and failed: not complete
+            raise OutputError(f"{task.paths.report} vanished after it was written")
+    except Exception as error:  # the per-case boundary: record it, the batch goes on
+        return {"status": FAILED, "error": message(error), "seconds": round(time.perf_counter() - begin, 3)}
+    return {**row_from_report(report, time.perf_counter() - begin), "status": DONE, "error": ""}
+
+
+def load_case(case: Case):
+    """Read one case's volume; returns (volume, seconds, what identifies the source in the report)."""
+    from neuroseg.io import load_volume
+
+    begin = time.perf_counter()
+    source = {}
+    if case.kind == "nifti":  # stamped before reading: a file changed meanwhile is redone next run
+        source = {"resolved_path": os.path.realpath(case.source), **file_stamp(case.source)}
+    if case.bids:
+        source["bids"] = {"entities": case.bids["entities"], "sidecar": case.bids["sidecar"]}
+    volume = load_volume(case.source, series_uid=case.series_uid or None)
+    return volume, time.perf_counter() - begin, source
+
+
+def write_case(result, task: Task) -> None:
+    """Write one case's outputs; its report (the completeness mark) is removed first and written last.
+
+    Two workers writing the same case at once end with one complete set: every file lands by an atomic
+    rename, so the last writer wins whole files.
+    """
+    from neuroseg.export.writer import write_outputs
+
+    case, paths = task.case, task.paths
+    fmt = case_format(case, task.output_format)
+    _refuse_another_source(paths, case)
+    if fmt != task.output_format:
+        result.report.setdefault("warnings", []).append(
+            f"--format {task.output_format} needs DICOM input; wrote NIfTI for this NIfTI case")
+    if not case.bids:
+        paths.report.unlink(missing_ok=True)
+        write_outputs(result, paths.folder, force=True, output_format=fmt)
+        return
+    _write_bids(result, task, fmt)
+
+
+def _refuse_another_source(paths: CasePaths, case: Case) -> None:
+    report = read_json(paths.report)
+    if paths.report.exists() and (report is None or report_source(report) != case_source(case)):
+        raise OutputError(f"{paths.report} holds another source's results; not overwritten")
+
+
+def _write_bids(result, task: Task, fmt: str) -> None:
+    """Write into a private staging folder beside the targets, then rename each file to its BIDS name."""
+    from neuroseg.batch.bids import mask_sidecar
+    from neuroseg.export.writer import REPORT_FILE, write_outputs
+
+    paths = task.paths
+    try:
+        paths.folder.mkdir(parents=True, exist_ok=True)
+        staging = tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=paths.folder)
+    except OSError as error:
+        raise OutputError(f"Cannot write into {paths.folder}: {error.strerror or error}") from error
+    try:
+        written = write_outputs(result, staging, force=True, output_format=fmt)
+        paths.report.unlink(missing_ok=True)
+        for path in written:
+            if path.name != REPORT_FILE:
+                os.replace(path, paths.path(path.name))
+        atomic_write_text(paths.path(MASK_SIDECAR), json.dumps(mask_sidecar(task.case), indent=2) + "\n")
+        report = json.loads((paths.folder / os.path.basename(staging) / REPORT_FILE).read_text())
+        report["files"] = [paths.name(name) for name in report["files"]] + [paths.name(MASK_SIDECAR)]
+        atomic_write_text(paths.report, json.dumps(report, indent=2) + "\n")
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def message(error: BaseException) -> str:
+    """One line for the summary: neuroseg's own message, or the exception's type and first line."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    if isinstance(error, NeurosegError):
+        return text or type(error).__name__
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
