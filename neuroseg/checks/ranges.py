@@ -11,8 +11,8 @@ slices). ``scripts/input_checks_real_scans.py`` measures every check on all of t
 # Coverage (in-plane field of view of the axial working slices, mm)
 VALIDATED_FOV = "187-256 mm (checked scans; a head is about 150 x 190 mm)"
 WARN_FOV_MM = 160.0  # the smaller in-plane side below this: a cropped or partial field of view
-REFUSE_MATRIX = 16  # fewer voxels than this along an in-plane axis: too small to be a head image
-REFUSE_FOV_MM = 40.0  # both in-plane sides below this: no head fits
+REFUSE_MATRIX = 8  # fewer voxels than this along an in-plane axis: no anatomy to segment
+REFUSE_FOV_MM = 20.0  # both in-plane sides below this: far too small to be a head
 VALIDATED_CUT = "head cut on two image sides on 0-42 % of middle slices (checked scans; most 0 %)"
 WARN_CUT = 0.6  # part of the middle slices whose head outline runs along two or more image sides
 VALIDATED_SLICES = "20-256 slices (checked scans)"

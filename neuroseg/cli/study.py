@@ -43,6 +43,8 @@ def register(app, friendly_errors) -> None:
                                                    "of its study's automatic choice (repeatable)."),
         workers: int = typer.Option(2, "--workers", min=0, help="Reading threads (0: no overlap)."),
         force: bool = typer.Option(False, "--force", help="Redo cases whose outputs are already complete."),
+        force_input: bool = typer.Option(False, "--force-input", help="Segment cases an input check refuses "
+                                                                    "(their reports mark the run as forced)."),
     ):
         """Segment every NIfTI volume and every study's FLAIR series under DIR; resumable."""
         from rich.console import Console
@@ -52,7 +54,8 @@ def register(app, friendly_errors) -> None:
 
         console = Console(stderr=True)
         result = run_batch(folder, output, model=model, device=device, output_format=output_format,
-                           series_uids=series or (), force=force, workers=workers, console=console)
+                           series_uids=series or (), force=force, workers=workers, console=console,
+                           force_input=force_input)
         # soft_wrap: one message a line even when piped (rich would fold it at 80 columns), so grep finds it
         for row in result.rows:
             if row["status"] in (FAILED, NOT_RUN):
@@ -61,6 +64,9 @@ def register(app, friendly_errors) -> None:
                 console.print(f"[yellow]skipped:[/] {row['case']}: {row['error']}", highlight=False, soft_wrap=True)
             elif row["looks_like_flair"] is False:
                 console.print(f"[bold yellow]warning:[/] {row['case']}: input does not look like FLAIR",
+                              highlight=False, soft_wrap=True)
+            if row.get("input_checks"):
+                console.print(f"[bold yellow]input checks:[/] {row['case']}: {row['input_checks']}",
                               highlight=False, soft_wrap=True)
         if result.skipped_line:
             console.print(f"[yellow]{result.skipped_line}[/]", highlight=False, soft_wrap=True)

@@ -32,7 +32,8 @@ from neuroseg.export.files import atomic_write_text
 SUMMARY_CSV = "summary.csv"
 SUMMARY_JSON = "summary.json"
 SUMMARY_FIELDS = ("case", "source", "series_uid", "series_description", "looks_like_flair", "tumour_found",
-                  "volume_ml", "tumour_slices", "seconds", "status", "error", "output")
+                  "volume_ml", "tumour_slices", "seconds", "status", "error", "output",
+                  "input_checks")  # input_checks: the checks that warned or refused (see neuroseg.checks)
 # Statuses of a case: done now, done by an earlier run, failed, skipped (nothing to segment), not run (interrupted).
 DONE, REUSED, FAILED, SKIPPED, NOT_RUN = "done", "done earlier", "failed", "skipped", "not run"
 MAX_NAME = 120
@@ -278,11 +279,13 @@ def remove_stale_parts(case_dir: Path) -> int:
 
 
 def run_batch(folder, output, *, model=None, device: str = "auto", segmenter=None, output_format: str = "nifti",
-              series_uids=(), force: bool = False, workers: int = 2, console=None, on_case=None) -> BatchResult:
+              series_uids=(), force: bool = False, workers: int = 2, console=None, on_case=None,
+              force_input: bool = False) -> BatchResult:
     """Segment every case under ``folder`` into ``output``; write the summaries; return the rows.
 
     ``workers``: reading threads (0 reads in the calling thread, no overlap). ``console``: a rich
     Console for the progress bar (None: no bar). ``on_case(row)`` is called after each case.
+    ``force_input``: segment cases an input check refuses (otherwise they fail with its line).
     """
     from neuroseg.export.writer import output_names
     from neuroseg.io.discovery import describe_skipped
@@ -320,7 +323,7 @@ def run_batch(folder, output, *, model=None, device: str = "auto", segmenter=Non
                 from neuroseg.inference import Segmenter
 
                 segmenter = Segmenter(model, device=device)
-            _process(todo, rows, output, segmenter, output_format, workers, console, on_case)
+            _process(todo, rows, output, segmenter, output_format, workers, console, on_case, force_input)
     finally:
         result.rows = [rows[case.name] for case in cases]
         result.seconds = time.perf_counter() - start
@@ -333,7 +336,7 @@ def _row(case: Case, output: Path) -> dict:
             "series_description": case.series_description,
             "looks_like_flair": "" if case.looks_like_flair is None else case.looks_like_flair,
             "tumour_found": "", "volume_ml": "", "tumour_slices": "", "seconds": "", "status": NOT_RUN,
-            "error": "", "output": str(output / case.name)}
+            "error": "", "output": str(output / case.name), "input_checks": ""}
 
 
 def _fill_from_report(row: dict, case_dir: Path, seconds: float | None = None) -> None:
@@ -350,6 +353,14 @@ def _fill_from_report(row: dict, case_dir: Path, seconds: float | None = None) -
         row["looks_like_flair"] = source["looks_like_flair"]
     if source.get("series_description"):
         row["series_description"] = source["series_description"]
+    row["input_checks"] = input_checks_cell(report)
+
+
+def input_checks_cell(report: dict) -> str:
+    """The summary's input_checks column: the checks that warned or refused, '' when all were ok."""
+    section = report.get("input_checks") or {}
+    flagged = " ".join(section.get("flagged") or [])
+    return f"{flagged} (forced)" if flagged and section.get("forced") and section.get("level") == "refuse" else flagged
 
 
 def _ranges(indices) -> str:
@@ -392,7 +403,7 @@ def _write(result, case: Case, case_dir: Path, output_format: str) -> float:
     return time.perf_counter() - begin
 
 
-def _process(todo, rows, output, segmenter, output_format, workers, console, on_case) -> None:
+def _process(todo, rows, output, segmenter, output_format, workers, console, on_case, force_input=False) -> None:
     progress = _progress(console)
     readers = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="neuroseg-read") if workers else None
     writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="neuroseg-write") if workers else None
@@ -439,7 +450,7 @@ def _process(todo, rows, output, segmenter, output_format, workers, console, on_
             try:
                 volume, read_seconds, source = future.result() if future else _load(case)
                 begin = time.perf_counter()
-                result = segmenter.segment(volume)
+                result = segmenter.segment(volume, force_input=force_input)
                 result.timings["load"] = read_seconds
                 result.report["timings_s"]["load"] = round(read_seconds, 4)
                 result.report["input"].update(source)
