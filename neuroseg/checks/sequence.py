@@ -16,6 +16,7 @@ FLAIR_ONLY = "FLAIR (the model was trained on FLAIR only)"
 BIDS_SUFFIX = re.compile(r"_([A-Za-z0-9]+)\.nii(\.gz)?$")
 BIDS_NOT_FLAIR = {"T1w", "T2w", "T1rho", "T1map", "T2map", "T2starw", "PDw", "PDT2", "inplaneT1", "inplaneT2",
                   "angio", "dwi", "bold", "asl", "UNIT1", "MP2RAGE", "MEGRE", "T2star", "FLASH", "PD"}
+SIDECAR_KEYS = ("SeriesDescription", "ProtocolName", "SequenceName", "InversionTime")
 NAME_NOT_FLAIR = {"t1", "t1w", "t1c", "t1ce", "t1gd", "t1post", "mprage", "spgr", "bravo", "t2", "t2w", "t2star",
                   "swi", "dwi", "adc", "pd", "pdw", "bold", "tof", "angio"}
 
@@ -23,8 +24,8 @@ NAME_NOT_FLAIR = {"t1", "t1w", "t1c", "t1ce", "t1gd", "t1post", "mprage", "spgr"
 # 7 mm from any CSF mostly white matter. In FLAIR grey matter is brighter than white, in T1 darker.
 CSF_BELOW, TISSUE_ABOVE = 0.5, 0.7  # of the brain's median intensity
 NEAR_MM, FAR_MM, BRAIN_DEPTH_MM = (1.0, 3.0), 7.0, 12.0
-VALIDATED_IMAGE = ("FLAIR ratio {:.2f}-{:.2f}; measured on 92 real FLAIRs (0.89-1.26) and only 8 non-FLAIRs "
-                   "(T1 and T1c 0.69-0.99, T2 1.46), of which it flags 5: low confidence, a pass does not prove FLAIR")
+VALIDATED_IMAGE = ("FLAIR ratio {:.2f}-{:.2f}; 92 real FLAIRs 0.89-1.26, but only 8 non-FLAIRs measured "
+                   "(5 flagged): low confidence, a pass does not prove FLAIR")
 
 
 def dicom_headers(volume, view=None) -> Finding | None:
@@ -46,14 +47,12 @@ def bids(volume, view=None) -> Finding | None:
     match = BIDS_SUFFIX.search(path.name)
     suffix = match.group(1) if match and "-" in path.name else None  # BIDS names are key-value pairs
     sidecar = _sidecar(path)
-    if sidecar is not None:
+    if sidecar is not None and any(sidecar.get(key) for key in SIDECAR_KEYS):
         from neuroseg.io.discovery import flair_evidence
 
-        flair, why = flair_evidence(sidecar)
-        if suffix == "FLAIR" and not flair and not sidecar.get("InversionTime"):
-            flair, why = True, f"BIDS suffix _FLAIR ({why} in the sidecar)"  # a sidecar silent on the sequence
+        flair, why = flair_evidence(_in_dicom_units(sidecar))
         source = f"sidecar {path.name.split('.')[0]}.json: {why}"
-    elif suffix in ("FLAIR",) or suffix in BIDS_NOT_FLAIR:
+    elif suffix == "FLAIR" or suffix in BIDS_NOT_FLAIR:  # a sidecar silent on the sequence: the suffix says
         flair, source = suffix == "FLAIR", f"BIDS suffix _{suffix}"
     else:
         return None
@@ -124,6 +123,15 @@ def _mode(values: np.ndarray) -> float:
     counts, edges = np.histogram(values, bins=100, range=tuple(np.percentile(values, [1, 99])))
     peak = int(np.argmax(ndimage.gaussian_filter1d(counts.astype(float), 2)))
     return float((edges[peak] + edges[peak + 1]) / 2)
+
+
+def _in_dicom_units(sidecar: dict) -> dict:
+    """BIDS gives InversionTime in seconds, DICOM (and flair_evidence) in milliseconds."""
+    out = dict(sidecar)
+    value = out.get("InversionTime")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        out["InversionTime"] = value * 1000.0
+    return out
 
 
 def _path(volume) -> Path | None:
