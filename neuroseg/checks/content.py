@@ -84,4 +84,19 @@ def contrast(view) -> Finding:
     return Finding("content.contrast", OK, value, "", R.VALIDATED_SPREAD)
 
 
-CHECKS = (skull_stripped, contrast, clipped, head_fraction)
+def structure(view) -> Finding:
+    """Correlation of each head voxel with its in-plane neighbour: anatomy is smooth, pure noise is not."""
+    head = view.head[:, :, view.middle]
+    values = view.array[:, :, view.middle]
+    pair = head[:-1] & head[1:]
+    if pair.sum() < 1000:
+        return Finding("content.structure", OK, "not measurable", "", R.VALIDATED_STRUCTURE)
+    a, b = values[:-1][pair], values[1:][pair]
+    correlation = float(np.corrcoef(a, b)[0, 1]) if a.std() > 0 and b.std() > 0 else 0.0
+    level = WARN if correlation < R.WARN_STRUCTURE else OK
+    return Finding("content.structure", level, round(correlation, 3), "neighbour correlation",
+                   R.VALIDATED_STRUCTURE,
+                   "neighbouring voxels are barely related: noise, not anatomy" if level == WARN else "")
+
+
+CHECKS = (skull_stripped, contrast, structure, clipped, head_fraction)

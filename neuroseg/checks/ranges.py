@@ -33,6 +33,8 @@ VALIDATED_LEVELS = "at least 50 distinct intensities in the head (the 8-bit tifs
 WARN_LEVELS = 16
 VALIDATED_SPREAD = "head intensities spread 0.5-3 x their median (5th-95th percentile)"
 WARN_SPREAD = 0.1  # (p95 - p5) / median of the head below this: a constant or near-empty head
+VALIDATED_STRUCTURE = "neighbour correlation 0.8 and up (checked scans)"
+WARN_STRUCTURE = 0.5  # white noise is near 0
 VALIDATED_SKULL = "skull on: 88 lgg-flair + clinical FLAIR; skull-stripped: 1 scan (BraTS)"
 SKULL_RING = 0.55  # outer band exact background: BraTS 76 %, every scan with its skull 35 % or less
 
