@@ -1,7 +1,7 @@
 """What the model finds on tumour-free input, and whether the input checks warned when it found something.
 
     python scripts/false_tumour.py [--model MODELDIR] [--data ../shared/data] [--device auto]
-                                   [-o docs/results/false-tumour.json]
+                                   [--cases all|validation] [-o docs/results/false-tumour.json]
 
 Runs against whatever model ``--model`` names (default: the shipped weights) and records that model's
 weights sha256, so the numbers can be redone for a new model. Inputs:
@@ -85,6 +85,8 @@ def main(args=None) -> int:
     parser.add_argument("--model", type=Path, default=None)
     parser.add_argument("--data", type=Path, default=default_data())
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--cases", choices=("all", "validation"), default="all",
+                        help="lgg-flair patients: all 88, or the model's validation patients only (faster)")
     parser.add_argument("-o", "--output", type=Path, default=RESULTS)
     options = parser.parse_args(args)
 
@@ -101,11 +103,12 @@ def main(args=None) -> int:
            "model": {"name": metadata.get("name"), "created": metadata.get("created"),
                      "path": str(segmenter.model.path),
                      "weights_sha256": {k: v["sha256"] for k, v in metadata.get("weights", {}).items()}},
-           "device": str(segmenter.device)}
+           "device": str(segmenter.device), "lgg_cases": options.cases}
 
-    trio = load_volume(options.data / "dicom" / "study-trio-b17", series_uid=TRIO_T1_UID)
-    out["trio_t1"] = summary(segmenter.segment(trio, force_input=True))
-    print("trio", out["trio_t1"], flush=True)
+    def save():  # after each part, so an interrupted run keeps what it measured
+        out["seconds"] = round(time.perf_counter() - begin, 1)
+        options.output.parent.mkdir(parents=True, exist_ok=True)
+        options.output.write_text(json.dumps(out, indent=1) + "\n")
 
     affine = np.diag([-0.9, 0.9, 5.5, 1.0])
     out["synthetic"] = {}
@@ -113,9 +116,18 @@ def main(args=None) -> int:
         out["synthetic"][name] = summary(segmenter.segment(Volume(make(), affine, {"format": "nifti"}),
                                                            force_input=True))
         print(name, out["synthetic"][name], flush=True)
+    save()
+
+    trio = load_volume(options.data / "dicom" / "study-trio-b17", series_uid=TRIO_T1_UID)
+    out["trio_t1"] = summary(segmenter.segment(trio, force_input=True))
+    print("trio", out["trio_t1"], flush=True)
+    save()
 
     patients = []
+    validation = set(metadata.get("training", {}).get("validation_cases", []))
     for case_id, load in find_cases(options.data / "lgg-flair"):
+        if options.cases == "validation" and case_id not in validation:
+            continue
         case = load()
         result = segmenter.segment(case.image, force_input=True)
         axis = result.slice_axis
@@ -129,10 +141,8 @@ def main(args=None) -> int:
                          "false_positive_ml": round(false_voxels * result.mask.voxel_volume_ml, 3),
                          "input_check_level": result.report["input_checks"]["level"]})
         print(patients[-1], flush=True)
-    out["lgg_flair_healthy_slices"] = {"per_patient": patients, "totals": _totals(patients)}
-    out["seconds"] = round(time.perf_counter() - begin, 1)
-    options.output.parent.mkdir(parents=True, exist_ok=True)
-    options.output.write_text(json.dumps(out, indent=1) + "\n")
+        out["lgg_flair_healthy_slices"] = {"per_patient": patients, "totals": _totals(patients)}
+        save()
     print(json.dumps(out["lgg_flair_healthy_slices"]["totals"], indent=1))
     print(f"wrote {options.output}")
     return 0
