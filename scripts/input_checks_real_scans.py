@@ -50,11 +50,18 @@ def main(args=None) -> int:
         "per_check": _per_check(rows),
     }
     options.output.parent.mkdir(parents=True, exist_ok=True)
-    options.output.write_text(json.dumps({"command": "python scripts/input_checks_real_scans.py",
-                                          "summary": summary, "scans": rows}, indent=1) + "\n")
+    options.output.write_text(as_json({"command": "python scripts/input_checks_real_scans.py",
+                                       "summary": summary, "scans": rows}))
     print(json.dumps({k: v for k, v in summary.items() if k != "per_check"}))
     print(f"wrote {options.output}")
     return 0
+
+
+def as_json(result: dict) -> str:
+    """The summary indented, one line per scan (the file stays small and diffs well)."""
+    scans = ",\n  ".join(json.dumps(row) for row in result["scans"])
+    head = json.dumps({k: v for k, v in result.items() if k != "scans"}, indent=1)[:-2]
+    return head + ',\n "scans": [\n  ' + scans + "\n ]\n}\n"
 
 
 def _per_check(rows) -> dict:
