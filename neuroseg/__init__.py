@@ -13,16 +13,18 @@ def _installed_version() -> str:
 __version__ = _installed_version()
 
 
-def segment(source, model=None, device="auto"):
+def segment(source, model=None, device="auto", force_input=False):
     """Segment the tumour in a FLAIR scan.
 
     ``source`` is a path (NIfTI file or DICOM series folder) or a :class:`Volume`.
     Returns a :class:`neuroseg.inference.SegmentationResult` whose ``mask`` is a
-    ``Volume`` on exactly the input's grid and whose ``report`` is a dict.
+    ``Volume`` on exactly the input's grid and whose ``report`` is a dict (its
+    ``input_checks`` say when the answer should not be trusted; an input they refuse raises
+    ``neuroseg.checks.InputRefused`` unless ``force_input``).
     """
     from neuroseg.inference.engine import Segmenter
 
-    return Segmenter(model, device=device).segment(source)
+    return Segmenter(model, device=device).segment(source, force_input=force_input)
 
 
 def __getattr__(name):

@@ -94,9 +94,9 @@ class _OneAtATime:
         self.segmenter = segmenter
         self.lock = threading.Lock()
 
-    def segment(self, volume):
+    def segment(self, volume, **options):
         with self.lock:
-            return self.segmenter.segment(volume)
+            return self.segmenter.segment(volume, **options)
 
 
 class LocalExecutor:

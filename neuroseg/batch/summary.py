@@ -20,7 +20,8 @@ from neuroseg.export.files import atomic_write_text
 SUMMARY_CSV = "summary.csv"
 SUMMARY_JSON = "summary.json"
 SUMMARY_FIELDS = ("case", "source", "series_uid", "series_description", "looks_like_flair", "tumour_found",
-                  "volume_ml", "tumour_slices", "seconds", "status", "error", "output")
+                  "volume_ml", "tumour_slices", "seconds", "status", "error", "output",
+                  "input_checks")  # input_checks: the checks that warned or refused (see neuroseg.checks)
 # Statuses of a case: done now, done by an earlier run, failed, skipped (nothing to segment), not run (interrupted).
 DONE, REUSED, FAILED, SKIPPED, NOT_RUN = "done", "done earlier", "failed", "skipped", "not run"
 STATUSES = (DONE, REUSED, FAILED, SKIPPED, NOT_RUN)
@@ -72,7 +73,7 @@ def new_row(case, output: str) -> dict:
             "series_description": case.series_description,
             "looks_like_flair": "" if case.looks_like_flair is None else case.looks_like_flair,
             "tumour_found": "", "volume_ml": "", "tumour_slices": "", "seconds": "", "status": NOT_RUN,
-            "error": "", "output": output}
+            "error": "", "output": output, "input_checks": ""}
 
 
 def row_from_report(report: dict, seconds: float | None = None) -> dict:
@@ -86,7 +87,15 @@ def row_from_report(report: dict, seconds: float | None = None) -> dict:
             row[key] = source[key]
     if "looks_like_flair" in source:
         row["looks_like_flair"] = source["looks_like_flair"]
+    row["input_checks"] = input_checks_cell(report)
     return row
+
+
+def input_checks_cell(report: dict) -> str:
+    """The summary's input_checks column: the checks that warned or refused, '' when all were ok."""
+    section = report.get("input_checks") or {}
+    flagged = " ".join(section.get("flagged") or [])
+    return f"{flagged} (forced)" if flagged and section.get("forced") and section.get("level") == "refuse" else flagged
 
 
 def ranges(indices) -> str:

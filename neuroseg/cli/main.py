@@ -93,6 +93,8 @@ def run(
     series: Optional[str] = typer.Option(None, "--series", help="SeriesInstanceUID to use from a DICOM folder."),
     output_format: str = typer.Option("nifti", "--format", help="nifti, dicom-seg or both (DICOM input only)."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing outputs."),
+    force_input: bool = typer.Option(False, "--force-input", help="Run even when an input check refuses the "
+                                                                "input (the report marks the run as forced)."),
 ):
     """Segment one scan and write mask, report and QC picture into OUTPUT."""
     from neuroseg.export.files import prepare_output_dir
@@ -109,7 +111,8 @@ def run(
     with console.status("Loading model…"):
         segmenter = Segmenter(model, device=device, keep_probabilities=probabilities)
     with console.status(f"Segmenting {input}…"):
-        result = segmenter.segment(input, series_uid=series, exclude=[output])  # -o may lie inside INPUT
+        result = segmenter.segment(input, series_uid=series, exclude=[output],  # -o may lie inside INPUT
+                                   force_input=force_input)
     written = write_outputs(result, output, force=force, probabilities=probabilities, output_format=output_format)
     _summary(console, result, written)
 
@@ -136,8 +139,27 @@ def _summary(console, result, written):
                   f"{sum(result.timings.values()):.2f} s on {report['device']}", soft_wrap=True)
     for warning in report.get("warnings", []):
         console.print(f"[bold yellow]warning:[/] {warning}", soft_wrap=True)  # one line each in a log
+    print_input_checks(console, report)
     for path in written:
         console.print(f"  wrote {path}", soft_wrap=True)
+
+
+def print_input_checks(console, report) -> None:
+    """One line per input-check finding; warn and refuse stand out, a forced run says so."""
+    from rich.markup import escape
+
+    section = report.get("input_checks") or {}
+    colours = {"ok": "green", "warn": "bold yellow", "refuse": "bold red"}
+    for finding in section.get("findings", []):
+        colour = colours.get(finding["level"], "white")
+        console.print(f"input check [{colour}]{escape(finding['line'])}[/]", highlight=False, soft_wrap=True)
+    if section.get("flagged"):
+        console.print(f"[bold yellow]warning:[/] input checks flagged {', '.join(section['flagged'])}: "
+                      "this input differs from what the model was validated on; do not trust the result unchecked",
+                      highlight=False, soft_wrap=True)
+    if section.get("forced") and section.get("level") == "refuse":
+        console.print("[bold red]forced:[/] --force-input ran past a refusal; the report marks this run as forced",
+                      highlight=False, soft_wrap=True)
 
 
 def _instances(report) -> str:

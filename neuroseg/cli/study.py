@@ -53,6 +53,8 @@ def register(app, friendly_errors) -> None:
         merge: Optional[Path] = typer.Option(None, "--merge", metavar="OUTDIR",
                                              help="Write the summary of all shards in OUTDIR and exit."),
         force: bool = typer.Option(False, "--force", help="Redo cases whose outputs are already complete."),
+        force_input: bool = typer.Option(False, "--force-input", help="Segment cases an input check refuses "
+                                                                    "(their reports mark the run as forced)."),
     ):
         """Segment every NIfTI volume and every study's FLAIR series under DIR (or a BIDS dataset's FLAIRs); resumable."""
         from rich.console import Console
@@ -74,7 +76,7 @@ def register(app, friendly_errors) -> None:
 
             result = run_batch(folder, output, model=model, device=device, output_format=output_format,
                                series_uids=series or (), force=force, workers=workers, scheduler=scheduler,
-                               shard=shard, console=console)
+                               shard=shard, console=console, force_input=force_input)
         print_rows(console, result)
         console.print(f"{result.total_line()}; summary in {output / result.summary_path}", highlight=False,
                       soft_wrap=True)
@@ -95,6 +97,9 @@ def print_rows(console, result) -> None:
             console.print(f"[yellow]skipped:[/] {row['case']}: {row['error']}", highlight=False, soft_wrap=True)
         elif row["looks_like_flair"] is False:
             console.print(f"[bold yellow]warning:[/] {row['case']}: input does not look like FLAIR",
+                          highlight=False, soft_wrap=True)
+        if row.get("input_checks"):
+            console.print(f"[bold yellow]input checks:[/] {row['case']}: {row['input_checks']}",
                           highlight=False, soft_wrap=True)
     if result.skipped_line:
         console.print(f"[yellow]{result.skipped_line}[/]", highlight=False, soft_wrap=True)

@@ -11,6 +11,7 @@ from neuroseg.export.files import atomic_path
 TILE = 256
 MAX_TILES = 12
 OUTLINE = (255, 40, 40)
+WARNING_COLOUR = (255, 150, 0)
 
 
 def choose_slices(mask_working: np.ndarray, n_tiles: int = MAX_TILES) -> list[int]:
@@ -42,8 +43,12 @@ def render_qc(result, path) -> Path:
     slices = choose_slices(mask)
     columns = min(4, len(slices))
     rows = -(-len(slices) // columns)
-    sheet = Image.new("RGB", (columns * TILE, rows * (TILE + 14)), "black")
+    title = _input_check_title(result)
+    top = 16 if title else 0  # a title line above the tiles when the input checks warned
+    sheet = Image.new("RGB", (columns * TILE, top + rows * (TILE + 14)), "black")
     draw = ImageDraw.Draw(sheet)
+    if title:
+        draw.text((4, 2), title, fill=WARNING_COLOUR)
     n = image.shape[2]
     for position, k in enumerate(slices):
         gray = np.clip((image[:, :, k].T - low) / max(high - low, 1e-6), 0, 1) * 255
@@ -51,7 +56,7 @@ def render_qc(result, path) -> Path:
         edge = mask[:, :, k].T & ~ndimage.binary_erosion(mask[:, :, k].T)
         rgb[edge] = OUTLINE
         tile = Image.fromarray(rgb).resize(tile_size, Image.NEAREST)
-        x, y = (position % columns) * TILE, (position // columns) * (TILE + 14)
+        x, y = (position % columns) * TILE, top + (position // columns) * (TILE + 14)
         sheet.paste(tile, (x + (TILE - tile_size[0]) // 2, y + 14 + (TILE - tile_size[1]) // 2))
         source_k = reorientation.working_to_source_slice(k, n)
         probability = result.slice_probabilities[source_k]
@@ -63,3 +68,9 @@ def render_qc(result, path) -> Path:
         # zlib level 1: lossless like the default 6, about as small, 3x faster to encode
         sheet.save(tmp, format="PNG", compress_level=1)
     return path
+
+
+def _input_check_title(result) -> str:
+    from neuroseg.checks import qc_title
+
+    return qc_title(result.report)

@@ -86,5 +86,6 @@ def build_report(result, segmenter) -> dict:
         "device": str(segmenter.device),
         "timings_s": {k: round(v, 4) for k, v in result.timings.items()},
         "warnings": list(image.meta.get("warnings", [])),
+        "input_checks": result.input_checks,  # neuroseg.checks: level, forced, flagged, findings
         "files": [],
     }

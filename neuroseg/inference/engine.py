@@ -49,6 +49,7 @@ class SegmentationResult:
     slice_probabilities: np.ndarray  # per source slice along slice_axis
     timings: dict = field(default_factory=dict)
     report: dict = field(default_factory=dict)
+    input_checks: dict = field(default_factory=dict)  # report.json's input_checks section (neuroseg.checks)
 
     @property
     def per_slice_voxels(self) -> np.ndarray:
@@ -86,8 +87,13 @@ class Segmenter:
         self.classifier_flip_tta = bool(settings.get("classifier_flip_tta", False))
         self.keep_probabilities = keep_probabilities
 
-    def segment(self, source, series_uid: str | None = None, exclude=()) -> SegmentationResult:
-        """Segment a Volume, a NIfTI file or a DICOM folder (``exclude``: folders in it not to search)."""
+    def segment(self, source, series_uid: str | None = None, exclude=(), force_input: bool = False
+                ) -> SegmentationResult:
+        """Segment a Volume, a NIfTI file or a DICOM folder (``exclude``: folders in it not to search).
+
+        The input checks run first: a ``refuse`` raises InputRefused (exit 2) unless ``force_input``.
+        """
+        from neuroseg.checks import check_input
         from neuroseg.export.report import build_report
         from neuroseg.io import load_volume
         from neuroseg.io.checks import check_image
@@ -100,13 +106,18 @@ class Segmenter:
         else:
             volume = load_volume(source, series_uid=series_uid, exclude=exclude)
         timings["load"] = time.perf_counter() - start
+        start = time.perf_counter()
+        checks = check_input(volume, force=force_input)
+        checks.raise_if_refused()
+        timings["input_checks"] = time.perf_counter() - start
         prediction = self.predict(volume, timings)
         start = time.perf_counter()
         mask, probabilities = self._to_input_grid(volume, prediction)
         timings["postprocess"] = time.perf_counter() - start
         reorientation = prediction.reorientation
         per_slice = reorientation.to_source_order(prediction.classifier).astype(np.float32)
-        result = SegmentationResult(volume, mask, probabilities, reorientation.slice_axis, per_slice, timings)
+        result = SegmentationResult(volume, mask, probabilities, reorientation.slice_axis, per_slice, timings,
+                                    input_checks=checks.as_report())
         result.report = build_report(result, self)
         return result
 
