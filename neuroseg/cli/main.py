@@ -93,8 +93,9 @@ def run(
     series: Optional[str] = typer.Option(None, "--series", help="SeriesInstanceUID to use from a DICOM folder."),
     output_format: str = typer.Option("nifti", "--format", help="nifti, dicom-seg or both (DICOM input only)."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing outputs."),
+    viewer: bool = typer.Option(True, "--viewer/--no-viewer", help="Write viewer.html (scan and mask, offline)."),
 ):
-    """Segment one scan and write mask, report and QC picture into OUTPUT."""
+    """Segment one scan and write mask, report, QC picture and viewer page into OUTPUT."""
     from neuroseg.export.files import prepare_output_dir
     from neuroseg.export.writer import output_names, write_outputs
 
@@ -102,7 +103,7 @@ def run(
         raise InputError(f"Input not found: {input}")
     _check_options_fit_input(input, series, output_format)
     if output.exists() and not force:  # refuse before spending time on the model
-        prepare_output_dir(output, output_names(output_format, probabilities), force)
+        prepare_output_dir(output, output_names(output_format, probabilities, viewer), force)
     from neuroseg.inference import Segmenter  # torch: seconds to import, so after the checks above
 
     console = _console()
@@ -110,7 +111,8 @@ def run(
         segmenter = Segmenter(model, device=device, keep_probabilities=probabilities)
     with console.status(f"Segmenting {input}…"):
         result = segmenter.segment(input, series_uid=series, exclude=[output])  # -o may lie inside INPUT
-    written = write_outputs(result, output, force=force, probabilities=probabilities, output_format=output_format)
+    written = write_outputs(result, output, force=force, probabilities=probabilities, output_format=output_format,
+                            viewer=viewer)
     _summary(console, result, written)
 
 

@@ -9,6 +9,7 @@ import numpy as np
 
 from neuroseg.errors import InputError
 from neuroseg.export.files import all_or_nothing, atomic_write_text, prepare_output_dir
+from neuroseg.export.viewer import VIEWER_FILE
 
 MASK_FILE = "mask.nii.gz"
 PROBABILITIES_FILE = "probabilities.nii.gz"
@@ -18,7 +19,7 @@ SEG_FILE = "seg.dcm"
 FORMATS = ("nifti", "dicom-seg", "both")
 
 
-def output_names(output_format: str = "nifti", probabilities: bool = False) -> list[str]:
+def output_names(output_format: str = "nifti", probabilities: bool = False, viewer: bool = True) -> list[str]:
     if output_format not in FORMATS:
         raise InputError(f"Unknown --format {output_format!r}: expected one of {', '.join(FORMATS)}")
     names = [REPORT_FILE, QC_FILE]
@@ -28,6 +29,8 @@ def output_names(output_format: str = "nifti", probabilities: bool = False) -> l
         names.insert(0, SEG_FILE)
     if probabilities:
         names.append(PROBABILITIES_FILE)
+    if viewer:
+        names.append(VIEWER_FILE)
     return names
 
 
@@ -41,12 +44,12 @@ def is_output_folder(folder) -> bool:
 
 
 def write_outputs(result, folder, force: bool = False, probabilities: bool = False,
-                  output_format: str = "nifti") -> list[Path]:
-    """Write mask / SEG / probabilities / QC picture, then the report naming them all."""
+                  output_format: str = "nifti", viewer: bool = True) -> list[Path]:
+    """Write mask / SEG / probabilities / QC picture / viewer page, then the report naming them all."""
     from neuroseg.export.nifti import write_nifti
     from neuroseg.export.qc import render_qc
 
-    names = output_names(output_format, probabilities)
+    names = output_names(output_format, probabilities, viewer)
     if SEG_FILE in names and result.image.meta.get("format") != "dicom":
         raise InputError("DICOM-SEG output needs a DICOM input series to reference; use --format nifti")
     folder = prepare_output_dir(folder, names, force)
@@ -63,6 +66,10 @@ def write_outputs(result, folder, force: bool = False, probabilities: bool = Fal
                 raise InputError("Probabilities were not kept; segment with keep_probabilities=True")
             written.append(write_nifti(result.probabilities, folder / PROBABILITIES_FILE, np.float32))
         written.append(render_qc(result, folder / QC_FILE))
+        if viewer:
+            from neuroseg.export.viewer import write_viewer
+
+            written.append(write_viewer(result, folder / VIEWER_FILE))
         report = dict(result.report, files=[p.name for p in written] + [REPORT_FILE])
         written.append(atomic_write_text(folder / REPORT_FILE, json.dumps(report, indent=2) + "\n"))
     return written

@@ -494,8 +494,11 @@ def write_summary(result: BatchResult, output: Path) -> list[Path]:
     summary = {"total": result.total_line(), "seconds": round(result.seconds, 3),
                "counts": {s: result.count(s) for s in (DONE, REUSED, FAILED, SKIPPED, NOT_RUN)},
                "ignored_files": result.ignored, "skipped_files": result.skipped_files, "cases": result.rows}
+    from neuroseg.export.viewer import write_index
+
     return [atomic_write_text(output / SUMMARY_CSV, buffer.getvalue()),
-            atomic_write_text(output / SUMMARY_JSON, json.dumps(summary, indent=2, default=str) + "\n")]
+            atomic_write_text(output / SUMMARY_JSON, json.dumps(summary, indent=2, default=str) + "\n"),
+            write_index(result.rows, output)]
 
 
 __all__ = ["run_batch", "find_cases", "assign_names", "is_complete", "safe_name", "write_summary", "BatchResult",

@@ -62,7 +62,7 @@ def test_seg_matches_nifti_mask_voxel_for_voxel(tmp_path, segmenter, orientation
     result = segmenter.segment(tmp_path / "dicom")
     result = with_known_mask(result, volume.array > 200)  # the blob: on some slices only
     written = write_outputs(result, tmp_path / "out", output_format="both")
-    assert [p.name for p in written] == ["seg.dcm", "mask.nii.gz", "qc.png", "report.json"]
+    assert [p.name for p in written] == ["seg.dcm", "mask.nii.gz", "qc.png", "viewer.html", "report.json"]
     seg_path = tmp_path / "out" / "seg.dcm"
     assert dciodvfy_errors(seg_path) == []
 
