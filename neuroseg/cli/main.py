@@ -19,7 +19,7 @@ app = typer.Typer(
 
 def _version(value: bool):
     if value:
-        from neuroseg import __version__
+        from neuroseg._version import __version__
 
         typer.echo(f"neuroseg {__version__}")
         raise typer.Exit()
@@ -55,9 +55,11 @@ def friendly_errors(command):
             _fail("not enough memory for this input", 1)
         except OSError as error:
             _fail(f"{error.strerror or error}: {error.filename or ''}".rstrip(": "), 3)
-        except (ValueError, RuntimeError) as error:
+        except ValueError as error:
             _fail(str(error).strip() or type(error).__name__, 1)
-        except Exception as error:
+        except Exception as error:  # a RuntimeError (shape bug, CUDA failure) is ours, not the user's
+            if type(error).__name__ == "OutOfMemoryError":  # torch.cuda.OutOfMemoryError, without importing torch
+                _fail("out of GPU memory for this input: try --device cpu", 1)
             if os.environ.get("NEUROSEG_DEBUG"):
                 raise
             _fail(f"internal error, please report it: {type(error).__name__}: {error}", 1)
@@ -94,6 +96,8 @@ def run(
     output_format: str = typer.Option("nifti", "--format", help="nifti, dicom-seg or both (DICOM input only)."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing outputs."),
     viewer: bool = typer.Option(True, "--viewer/--no-viewer", help="Write viewer.html (scan and mask, offline)."),
+    secondary_capture: bool = typer.Option(False, "--secondary-capture", help="Also write sc.dcm: the QC picture "
+                                           "as a DICOM Secondary Capture in the source study (DICOM input only)."),
 ):
     """Segment one scan and write mask, report, QC picture and viewer page into OUTPUT."""
     from neuroseg.export.files import prepare_output_dir
@@ -101,9 +105,9 @@ def run(
 
     if not input.exists():
         raise InputError(f"Input not found: {input}")
-    _check_options_fit_input(input, series, output_format)
+    _check_options_fit_input(input, series, output_format, secondary_capture)
     if output.exists() and not force:  # refuse before spending time on the model
-        prepare_output_dir(output, output_names(output_format, probabilities, viewer), force)
+        prepare_output_dir(output, output_names(output_format, probabilities, viewer, secondary_capture), force)
     from neuroseg.inference import Segmenter  # torch: seconds to import, so after the checks above
 
     console = _console()
@@ -112,11 +116,11 @@ def run(
     with console.status(f"Segmenting {input}…"):
         result = segmenter.segment(input, series_uid=series, exclude=[output])  # -o may lie inside INPUT
     written = write_outputs(result, output, force=force, probabilities=probabilities, output_format=output_format,
-                            viewer=viewer)
+                            viewer=viewer, secondary_capture=secondary_capture)
     _summary(console, result, written)
 
 
-def _check_options_fit_input(input: Path, series, output_format: str) -> None:
+def _check_options_fit_input(input: Path, series, output_format: str, secondary_capture: bool = False) -> None:
     """Refuse DICOM-only options for a file before the model spends seconds on it."""
     from neuroseg.export.writer import output_names
 
@@ -128,6 +132,8 @@ def _check_options_fit_input(input: Path, series, output_format: str) -> None:
     if output_format != "nifti":
         raise InputError(f"--format {output_format} needs a DICOM input series to reference; "
                          f"{input} is a file: use --format nifti")
+    if secondary_capture:
+        raise InputError(f"--secondary-capture needs a DICOM input series; {input} is a file")
 
 
 def _summary(console, result, written):

@@ -91,7 +91,7 @@ def register(app, friendly_errors) -> None:
             from neuroseg.cli.main import run
 
             run(folder, run_into, model=model, device=device, probabilities=False, series=None,
-                output_format="both", force=force, viewer=True)
+                output_format="both", force=force, viewer=True, secondary_capture=False)
 
     @app.command()
     @friendly_errors

@@ -16,10 +16,12 @@ PROBABILITIES_FILE = "probabilities.nii.gz"
 REPORT_FILE = "report.json"
 QC_FILE = "qc.png"
 SEG_FILE = "seg.dcm"
+SC_FILE = "sc.dcm"
 FORMATS = ("nifti", "dicom-seg", "both")
 
 
-def output_names(output_format: str = "nifti", probabilities: bool = False, viewer: bool = True) -> list[str]:
+def output_names(output_format: str = "nifti", probabilities: bool = False, viewer: bool = True,
+                 secondary_capture: bool = False) -> list[str]:
     if output_format not in FORMATS:
         raise InputError(f"Unknown --format {output_format!r}: expected one of {', '.join(FORMATS)}")
     names = [REPORT_FILE, QC_FILE]
@@ -31,6 +33,8 @@ def output_names(output_format: str = "nifti", probabilities: bool = False, view
         names.append(PROBABILITIES_FILE)
     if viewer:
         names.append(VIEWER_FILE)
+    if secondary_capture:
+        names.append(SC_FILE)
     return names
 
 
@@ -44,14 +48,16 @@ def is_output_folder(folder) -> bool:
 
 
 def write_outputs(result, folder, force: bool = False, probabilities: bool = False,
-                  output_format: str = "nifti", viewer: bool = True) -> list[Path]:
+                  output_format: str = "nifti", viewer: bool = True, secondary_capture: bool = False) -> list[Path]:
     """Write mask / SEG / probabilities / QC picture / viewer page, then the report naming them all."""
     from neuroseg.export.nifti import write_nifti
     from neuroseg.export.qc import render_qc
 
-    names = output_names(output_format, probabilities, viewer)
+    names = output_names(output_format, probabilities, viewer, secondary_capture)
     if SEG_FILE in names and result.image.meta.get("format") != "dicom":
         raise InputError("DICOM-SEG output needs a DICOM input series to reference; use --format nifti")
+    if secondary_capture and result.image.meta.get("format") != "dicom":
+        raise InputError("--secondary-capture needs a DICOM input series (its study holds the picture)")
     folder = prepare_output_dir(folder, names, force)
     with all_or_nothing():  # a failure takes back what this call wrote; --force's old files return
         written = []
@@ -66,6 +72,10 @@ def write_outputs(result, folder, force: bool = False, probabilities: bool = Fal
                 raise InputError("Probabilities were not kept; segment with keep_probabilities=True")
             written.append(write_nifti(result.probabilities, folder / PROBABILITIES_FILE, np.float32))
         written.append(render_qc(result, folder / QC_FILE))
+        if secondary_capture:
+            from neuroseg.export.secondary_capture import write_secondary_capture
+
+            written.append(write_secondary_capture(result, folder / QC_FILE, folder / SC_FILE))
         if viewer:
             from neuroseg.export.viewer import write_viewer
 

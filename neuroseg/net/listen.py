@@ -109,6 +109,7 @@ class Listener:
         self.spool_bytes = 0
         self.associations: dict[int, dict] = {}
         self.server = None
+        self.started = time.time()
 
     # --- receiving (pynetdicom's threads) ---
 
@@ -159,11 +160,14 @@ class Listener:
     # --- the worker ---
 
     def is_stable(self, study: str) -> bool:
+        """Quiet for ``stable_seconds``, and no open association is still sending it."""
+        if any(study in counts["studies"] for counts in list(self.associations.values())):
+            return False
         last = self.last_received.get(study)
-        if last is None:  # after a restart: the newest file of the study
+        if last is None:  # after a restart the sender gets a full quiet period to resume the study
             folder = self.incoming / study
             times = [p.stat().st_mtime for p in folder.rglob("*.dcm")] if folder.is_dir() else []
-            last = self.last_received[study] = max(times, default=0.0)
+            last = self.last_received[study] = max([*times, self.started])
         return time.time() - last >= self.config.stable_seconds
 
     def step(self) -> bool:
@@ -186,9 +190,10 @@ class Listener:
 
         begin = time.perf_counter()
         try:
-            series = scan_dicom(self.incoming / study).select()
+            series = self._flair_series(scan_dicom(self.incoming / study), study)
+            log(f"study {study}: quiet for {self.config.stable_seconds:g} s; segmenting series {series.uid}")
             result = self.segmenter.segment(series.load())
-            write_outputs(result, self.results / study, force=True, output_format="dicom-seg", viewer=False)
+            write_outputs(result, self.results / study, force=True, output_format="both", viewer=False)
         except NeurosegError as error:
             self.states.set(study, FAILED, error=str(error).splitlines()[0])
             log(f"study {study}: failed: {str(error).splitlines()[0]}")
@@ -202,6 +207,16 @@ class Listener:
                         volume_ml=report["tumour_volume_ml"])
         log(f"study {study}: segmented series {series.uid} in {time.perf_counter() - begin:.1f} s "
             f"({report['tumour_volume_ml']:.1f} mL)")
+
+    @staticmethod
+    def _flair_series(catalogue, study: str):
+        """The study's FLAIR series, chosen as ``scan`` chooses it; InputError with scan's reason when none."""
+        found = [s for s in catalogue.studies if s.uid == study]
+        if not found:
+            raise InputError("no DICOM image series in the study")
+        if found[0].chosen is None:
+            raise InputError(found[0].reason)
+        return found[0].chosen
 
     def send(self, study: str) -> None:
         from neuroseg.net.send import send
@@ -234,6 +249,13 @@ class Listener:
         from pynetdicom import AE, evt
         from pynetdicom.presentation import AllStoragePresentationContexts
         from pynetdicom.sop_class import Verification
+
+        self.started = time.time()
+        import highdicom  # noqa: F401  the first study should not wait for the SEG writer's imports
+
+        import neuroseg.export.dicom_seg  # noqa: F401
+        import neuroseg.export.writer  # noqa: F401
+        import neuroseg.io.discovery  # noqa: F401
 
         removed = remove_partial_files(self.incoming)
         self.spool_bytes = folder_bytes(self.config.spool)
