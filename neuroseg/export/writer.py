@@ -10,10 +10,10 @@ import numpy as np
 from neuroseg.errors import InputError
 from neuroseg.export.files import all_or_nothing, atomic_write_text, prepare_output_dir
 from neuroseg.export.viewer import VIEWER_FILE
+from neuroseg.io.outputs import REPORT_FILE, is_output_folder  # noqa: F401  (the readers own the test)
 
 MASK_FILE = "mask.nii.gz"
 PROBABILITIES_FILE = "probabilities.nii.gz"
-REPORT_FILE = "report.json"
 QC_FILE = "qc.png"
 SEG_FILE = "seg.dcm"
 SC_FILE = "sc.dcm"
@@ -36,15 +36,6 @@ def output_names(output_format: str = "nifti", probabilities: bool = False, view
     if secondary_capture:
         names.append(SC_FILE)
     return names
-
-
-def is_output_folder(folder) -> bool:
-    """True when ``folder`` holds a report.json that neuroseg wrote: an earlier run's outputs."""
-    try:
-        report = json.loads((Path(folder) / REPORT_FILE).read_text())
-    except (OSError, ValueError):
-        return False
-    return isinstance(report, dict) and "neuroseg_version" in report
 
 
 def write_outputs(result, folder, force: bool = False, probabilities: bool = False,
