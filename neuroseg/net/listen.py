@@ -261,6 +261,7 @@ class Listener:
         self.spool_bytes = folder_bytes(self.config.spool)
         pending = {s: r["state"] for s, r in self.states.all().items() if r["state"] in (RECEIVED, SEGMENTED)}
         ae = AE(ae_title=self.config.ae_title)
+        ae.dimse_timeout, ae.network_timeout = 120, 300  # a slow sender is waited for, not dropped
         ae.supported_contexts = AllStoragePresentationContexts
         ae.add_supported_context(Verification)
         if self.config.allow:

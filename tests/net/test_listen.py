@@ -71,6 +71,7 @@ def c_store(files, port, ae_title="ORTHANC", abort_after=None):
     from pynetdicom.presentation import StoragePresentationContexts
 
     ae = AE(ae_title=ae_title)
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 300  # a busy CI machine is slow, not broken
     ae.requested_contexts = StoragePresentationContexts[:120]
     assoc = ae.associate("127.0.0.1", port, ae_title=NEUROSEG_AE)
     if not assoc.is_established:
