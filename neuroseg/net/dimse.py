@@ -131,7 +131,8 @@ def get_study(peer: Peer, study_uid: str, folder: Path, ae_title: str = DEFAULT_
         query.QueryRetrieveLevel = "SERIES"
         query.StudyInstanceUID = study_uid
         query.SeriesInstanceUID = ""
-        found = [identifier for status, identifier in assoc.send_c_find(query, StudyRootQueryRetrieveInformationModelFind)
+        replies = assoc.send_c_find(query, StudyRootQueryRetrieveInformationModelFind)
+        found = [identifier for status, identifier in replies
                  if status and status.Status in (0xFF00, 0xFF01) and identifier is not None]
         if not found:
             raise NetworkError(f"{peer} has no study {study_uid} (C-FIND found no series)")

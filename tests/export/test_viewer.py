@@ -1,4 +1,4 @@
-"""viewer.html: self-contained, offline, NiiVue vendored; drawn by a real headless Chromium with the mask on the tumour."""
+"""viewer.html: self-contained, offline, NiiVue vendored; a real headless Chromium draws the mask on the tumour."""
 
 from __future__ import annotations
 
