@@ -1,16 +1,6 @@
 """neuroseg: brain-tumour segmentation of FLAIR MRI, from NIfTI or DICOM."""
 
-
-def _installed_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("neuroseg")
-    except PackageNotFoundError:  # running from a source tree that is not installed
-        return "0.0.0+unknown"
-
-
-__version__ = _installed_version()
+from neuroseg._version import __version__
 
 
 def segment(source, model=None, device="auto", force_input=False):

@@ -127,8 +127,11 @@ def write_summary(result: BatchResult, output: Path) -> list[Path]:
     writer = csv.DictWriter(buffer, fieldnames=SUMMARY_FIELDS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     writer.writerows(result.rows)
+    from neuroseg.export.viewer import write_index
+
     return [atomic_write_text(Path(output) / SUMMARY_CSV, buffer.getvalue()),
-            atomic_write_text(Path(output) / SUMMARY_JSON, document)]
+            atomic_write_text(Path(output) / SUMMARY_JSON, document),
+            write_index(result.rows, output)]  # index.html links every case's viewer page
 
 
 def shard_summary_name(index: int, count: int) -> str:

@@ -19,7 +19,7 @@ app = typer.Typer(
 
 def _version(value: bool):
     if value:
-        from neuroseg import __version__
+        from neuroseg._version import __version__
 
         typer.echo(f"neuroseg {__version__}")
         raise typer.Exit()
@@ -55,9 +55,11 @@ def friendly_errors(command):
             _fail("not enough memory for this input", 1)
         except OSError as error:
             _fail(f"{error.strerror or error}: {error.filename or ''}".rstrip(": "), 3)
-        except (ValueError, RuntimeError) as error:
+        except ValueError as error:
             _fail(str(error).strip() or type(error).__name__, 1)
-        except Exception as error:
+        except Exception as error:  # a RuntimeError (shape bug, CUDA failure) is ours, not the user's
+            if type(error).__name__ == "OutOfMemoryError":  # torch.cuda.OutOfMemoryError, without importing torch
+                _fail("out of GPU memory for this input: try --device cpu", 1)
             if os.environ.get("NEUROSEG_DEBUG"):
                 raise
             _fail(f"internal error, please report it: {type(error).__name__}: {error}", 1)
@@ -95,16 +97,19 @@ def run(
     force: bool = typer.Option(False, "--force", help="Overwrite existing outputs."),
     force_input: bool = typer.Option(False, "--force-input", help="Run even when an input check refuses the "
                                                                 "input (the report marks the run as forced)."),
+    viewer: bool = typer.Option(True, "--viewer/--no-viewer", help="Write viewer.html (scan and mask, offline)."),
+    secondary_capture: bool = typer.Option(False, "--secondary-capture", help="Also write sc.dcm: the QC picture "
+                                           "as a DICOM Secondary Capture in the source study (DICOM input only)."),
 ):
-    """Segment one scan and write mask, report and QC picture into OUTPUT."""
+    """Segment one scan and write mask, report, QC picture and viewer page into OUTPUT."""
     from neuroseg.export.files import prepare_output_dir
     from neuroseg.export.writer import output_names, write_outputs
 
     if not input.exists():
         raise InputError(f"Input not found: {input}")
-    _check_options_fit_input(input, series, output_format)
+    _check_options_fit_input(input, series, output_format, secondary_capture)
     if output.exists() and not force:  # refuse before spending time on the model
-        prepare_output_dir(output, output_names(output_format, probabilities), force)
+        prepare_output_dir(output, output_names(output_format, probabilities, viewer, secondary_capture), force)
     from neuroseg.inference import Segmenter  # torch: seconds to import, so after the checks above
 
     console = _console()
@@ -113,11 +118,12 @@ def run(
     with console.status(f"Segmenting {input}…"):
         result = segmenter.segment(input, series_uid=series, exclude=[output],  # -o may lie inside INPUT
                                    force_input=force_input)
-    written = write_outputs(result, output, force=force, probabilities=probabilities, output_format=output_format)
+    written = write_outputs(result, output, force=force, probabilities=probabilities, output_format=output_format,
+                            viewer=viewer, secondary_capture=secondary_capture)
     _summary(console, result, written)
 
 
-def _check_options_fit_input(input: Path, series, output_format: str) -> None:
+def _check_options_fit_input(input: Path, series, output_format: str, secondary_capture: bool = False) -> None:
     """Refuse DICOM-only options for a file before the model spends seconds on it."""
     from neuroseg.export.writer import output_names
 
@@ -129,6 +135,8 @@ def _check_options_fit_input(input: Path, series, output_format: str) -> None:
     if output_format != "nifti":
         raise InputError(f"--format {output_format} needs a DICOM input series to reference; "
                          f"{input} is a file: use --format nifti")
+    if secondary_capture:
+        raise InputError(f"--secondary-capture needs a DICOM input series; {input} is a file")
 
 
 def _summary(console, result, written):
@@ -347,6 +355,7 @@ def _fold_trainer(data, folds, epochs, device, console):
 
 
 from neuroseg.cli import study as _study; _study.register(app, friendly_errors)  # noqa: E402,E702
+from neuroseg.cli import net as _net; _net.register(app, friendly_errors)  # noqa: E402,E702
 
 
 def main(args=None):

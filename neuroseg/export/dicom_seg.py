@@ -59,7 +59,7 @@ def build_dicom_seg(result):
     from pydicom.sr.coding import Code
     from pydicom.uid import generate_uid
 
-    from neuroseg import __version__
+    from neuroseg._version import __version__
 
     meta = result.image.meta
     if meta.get("format") != "dicom" or not meta.get("source_files"):

@@ -46,7 +46,7 @@ def dicom_slices(result) -> dict:
 
 
 def build_report(result, segmenter) -> dict:
-    from neuroseg import __version__
+    from neuroseg._version import __version__
 
     image, mask = result.image, result.mask
     metadata = segmenter.model.metadata

@@ -9,16 +9,19 @@ import numpy as np
 
 from neuroseg.errors import InputError
 from neuroseg.export.files import all_or_nothing, atomic_write_text, prepare_output_dir
+from neuroseg.export.viewer import VIEWER_FILE
+from neuroseg.io.outputs import REPORT_FILE, is_output_folder  # noqa: F401  (the readers own the test)
 
 MASK_FILE = "mask.nii.gz"
 PROBABILITIES_FILE = "probabilities.nii.gz"
-REPORT_FILE = "report.json"
 QC_FILE = "qc.png"
 SEG_FILE = "seg.dcm"
+SC_FILE = "sc.dcm"
 FORMATS = ("nifti", "dicom-seg", "both")
 
 
-def output_names(output_format: str = "nifti", probabilities: bool = False) -> list[str]:
+def output_names(output_format: str = "nifti", probabilities: bool = False, viewer: bool = True,
+                 secondary_capture: bool = False) -> list[str]:
     if output_format not in FORMATS:
         raise InputError(f"Unknown --format {output_format!r}: expected one of {', '.join(FORMATS)}")
     names = [REPORT_FILE, QC_FILE]
@@ -28,27 +31,24 @@ def output_names(output_format: str = "nifti", probabilities: bool = False) -> l
         names.insert(0, SEG_FILE)
     if probabilities:
         names.append(PROBABILITIES_FILE)
+    if viewer:
+        names.append(VIEWER_FILE)
+    if secondary_capture:
+        names.append(SC_FILE)
     return names
 
 
-def is_output_folder(folder) -> bool:
-    """True when ``folder`` holds a report.json that neuroseg wrote: an earlier run's outputs."""
-    try:
-        report = json.loads((Path(folder) / REPORT_FILE).read_text())
-    except (OSError, ValueError):
-        return False
-    return isinstance(report, dict) and "neuroseg_version" in report
-
-
 def write_outputs(result, folder, force: bool = False, probabilities: bool = False,
-                  output_format: str = "nifti") -> list[Path]:
-    """Write mask / SEG / probabilities / QC picture, then the report naming them all."""
+                  output_format: str = "nifti", viewer: bool = True, secondary_capture: bool = False) -> list[Path]:
+    """Write mask / SEG / probabilities / QC picture / viewer page, then the report naming them all."""
     from neuroseg.export.nifti import write_nifti
     from neuroseg.export.qc import render_qc
 
-    names = output_names(output_format, probabilities)
+    names = output_names(output_format, probabilities, viewer, secondary_capture)
     if SEG_FILE in names and result.image.meta.get("format") != "dicom":
         raise InputError("DICOM-SEG output needs a DICOM input series to reference; use --format nifti")
+    if secondary_capture and result.image.meta.get("format") != "dicom":
+        raise InputError("--secondary-capture needs a DICOM input series (its study holds the picture)")
     folder = prepare_output_dir(folder, names, force)
     with all_or_nothing():  # a failure takes back what this call wrote; --force's old files return
         written = []
@@ -63,6 +63,14 @@ def write_outputs(result, folder, force: bool = False, probabilities: bool = Fal
                 raise InputError("Probabilities were not kept; segment with keep_probabilities=True")
             written.append(write_nifti(result.probabilities, folder / PROBABILITIES_FILE, np.float32))
         written.append(render_qc(result, folder / QC_FILE))
+        if secondary_capture:
+            from neuroseg.export.secondary_capture import write_secondary_capture
+
+            written.append(write_secondary_capture(result, folder / QC_FILE, folder / SC_FILE))
+        if viewer:
+            from neuroseg.export.viewer import write_viewer
+
+            written.append(write_viewer(result, folder / VIEWER_FILE))
         report = dict(result.report, files=[p.name for p in written] + [REPORT_FILE])
         written.append(atomic_write_text(folder / REPORT_FILE, json.dumps(report, indent=2) + "\n"))
     return written

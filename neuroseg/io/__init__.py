@@ -19,7 +19,7 @@ def load_volume(path, series_uid: str | None = None, exclude=()):
     if not path.exists():
         raise InputError(f"Input not found: {path}")
     if path.is_dir():
-        from neuroseg.io.dicom import load_dicom_series
+        from neuroseg.io.discovery import load_dicom_series
 
         return load_dicom_series(path, series_uid=series_uid, exclude=exclude)  # refuses other inputs beside it
     if is_nifti(path):

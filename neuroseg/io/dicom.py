@@ -1,4 +1,7 @@
-"""DICOM series reading with pydicom: discovery, slice geometry and sorting, pixel decoding.
+"""DICOM series reading with pydicom: headers, slice geometry and sorting, pixel decoding.
+
+``load_dicom_series`` (choose a folder's FLAIR series and read it) lives in :mod:`neuroseg.io.discovery`,
+beside ``scan_dicom``, so this module imports nothing from there.
 
 A folder is searched recursively; every file that parses as DICOM counts, whatever its
 name. Images are grouped by SeriesInstanceUID; each 2D image (a single-frame file, or one
@@ -108,7 +111,7 @@ def iter_dicom_files(folder, exclude=(), nifti: list | None = None) -> list[Path
 
     ``nifti``: a list that collects the NIfTI files passed over (a folder holding them holds other inputs).
     """
-    from neuroseg.export.writer import REPORT_FILE, is_output_folder
+    from neuroseg.io.outputs import REPORT_FILE, is_output_folder
     from neuroseg.io import is_nifti
 
     excluded = {Path(p).resolve() for p in exclude}
@@ -406,20 +409,5 @@ def read_volume(plan: SeriesPlan, folder, series_meta: dict | None = None) -> Vo
     return Volume(array, affine, meta)
 
 
-def load_dicom_series(folder, series_uid: str | None = None, exclude=()) -> Volume:
-    """Read one DICOM series from ``folder`` into a Volume with a RAS+ affine.
-
-    Without ``series_uid`` the folder's FLAIR series is chosen (see
-    :func:`neuroseg.io.discovery.choose_series`); with it, that series is read even
-    when it does not look like FLAIR, with a warning in ``meta["warnings"]``.
-    Folders in ``exclude`` (e.g. the run's own output folder) are not searched.
-    """
-    from neuroseg.io.discovery import scan_dicom
-
-    catalogue = scan_dicom(folder, exclude)
-    series = catalogue.select(series_uid)
-    return series.load()
-
-
-__all__ = ["load_dicom_series", "collect_series", "plan_series", "read_volume", "SeriesPlan", "SliceHeader",
+__all__ = ["collect_series", "plan_series", "read_volume", "SeriesPlan", "SliceHeader",
            "LPS_TO_RAS"]

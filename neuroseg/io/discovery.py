@@ -334,7 +334,7 @@ def _not_scans(folder: Path, names) -> str:
     """Why ``folder`` holds no scans to segment, or "" when it may."""
     if folder.resolve().name.lower() in LABEL_FOLDERS:
         return LABEL_MAPS
-    from neuroseg.export.writer import REPORT_FILE, is_output_folder
+    from neuroseg.io.outputs import REPORT_FILE, is_output_folder
 
     if REPORT_FILE in names and is_output_folder(folder):
         return EARLIER_OUTPUTS
@@ -376,5 +376,18 @@ def _list(value) -> list:
         return [value]
 
 
-__all__ = ["scan_dicom", "walk_nifti", "describe_skipped", "flair_evidence", "choose_series", "orientation_label",
-           "Catalogue", "StudyInfo", "SeriesInfo", "FolderWalk"]
+def load_dicom_series(folder, series_uid: str | None = None, exclude=()):
+    """Read one DICOM series from ``folder`` into a Volume with a RAS+ affine.
+
+    Without ``series_uid`` the folder's FLAIR series is chosen (see
+    :func:`neuroseg.io.discovery.choose_series`); with it, that series is read even
+    when it does not look like FLAIR, with a warning in ``meta["warnings"]``.
+    Folders in ``exclude`` (e.g. the run's own output folder) are not searched.
+    """
+    catalogue = scan_dicom(folder, exclude)
+    series = catalogue.select(series_uid)
+    return series.load()
+
+
+__all__ = ["scan_dicom", "load_dicom_series", "walk_nifti", "describe_skipped", "flair_evidence", "choose_series",
+           "orientation_label", "Catalogue", "StudyInfo", "SeriesInfo", "FolderWalk"]

@@ -39,13 +39,20 @@ def test_run_writes_mask_report_and_picture_on_the_input_grid(scan, tmp_path, ti
     assert mask.get_data_dtype() == np.uint8
     assert set(np.unique(np.asarray(mask.dataobj))) <= {0, 1}
     report = json.loads((out / "report.json").read_text())
-    assert report["files"] == ["mask.nii.gz", "probabilities.nii.gz", "qc.png", "report.json"]
+    assert report["files"] == ["mask.nii.gz", "probabilities.nii.gz", "qc.png", "viewer.html", "report.json"]
     assert report["input"]["shape"] == list(source.shape)
     assert report["input"]["axis_codes"] == "".join(nib.aff2axcodes(source.affine))
     assert len(report["slices"]) == source.shape[report["slice_axis"]]
     assert report["model"]["weights_sha256"]["segmenter"]
     assert (out / "qc.png").read_bytes()[:4] == b"\x89PNG"
     assert sorted(p.name for p in out.iterdir()) == sorted(report["files"])
+
+
+def test_run_no_viewer_writes_no_page(scan, tmp_path, tiny_model):
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["run", str(scan), "-o", str(out), "--model", str(tiny_model), "--no-viewer"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["mask.nii.gz", "qc.png", "report.json"]
 
 
 def test_mask_geometry_matches_in_an_independent_reader(scan, tmp_path, tiny_model):

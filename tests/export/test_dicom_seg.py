@@ -62,7 +62,7 @@ def test_seg_matches_nifti_mask_voxel_for_voxel(tmp_path, segmenter, orientation
     result = segmenter.segment(tmp_path / "dicom")
     result = with_known_mask(result, volume.array > 200)  # the blob: on some slices only
     written = write_outputs(result, tmp_path / "out", output_format="both")
-    assert [p.name for p in written] == ["seg.dcm", "mask.nii.gz", "qc.png", "report.json"]
+    assert [p.name for p in written] == ["seg.dcm", "mask.nii.gz", "qc.png", "viewer.html", "report.json"]
     seg_path = tmp_path / "out" / "seg.dcm"
     assert dciodvfy_errors(seg_path) == []
 
@@ -187,3 +187,28 @@ def test_report_names_frames_of_a_multiframe_source(tmp_path):
         assert entry["sop_instance_uid"] == source.SOPInstanceUID and entry["instance_number"] == 1
         assert source_slice_index(source, result.mask.affine, entry["frame"]) == entry["index"]
     assert "tumour_slices_dicom_omitted" not in result.report
+
+
+def test_secondary_capture_is_the_qc_picture_in_the_source_study(tmp_path, segmenter):
+    from PIL import Image
+
+    volume = blob_volume()
+    files = write_series(volume, tmp_path / "dicom")
+    result = with_known_mask(segmenter.segment(tmp_path / "dicom"), volume.array > 200)
+    written = write_outputs(result, tmp_path / "out", output_format="dicom-seg", viewer=False,
+                            secondary_capture=True)
+    assert [p.name for p in written] == ["seg.dcm", "qc.png", "sc.dcm", "report.json"]
+    sc = pydicom.dcmread(tmp_path / "out" / "sc.dcm")
+    source = pydicom.dcmread(files[0], stop_before_pixels=True)
+    assert sc.SOPClassUID == "1.2.840.10008.5.1.4.1.1.7" and sc.Modality == "OT"
+    assert sc.StudyInstanceUID == source.StudyInstanceUID and sc.PatientID == source.PatientID
+    assert sc.SeriesInstanceUID != source.SeriesInstanceUID
+    np.testing.assert_array_equal(sc.pixel_array, np.asarray(Image.open(tmp_path / "out" / "qc.png").convert("RGB")))
+    assert dciodvfy_errors(tmp_path / "out" / "sc.dcm") == []
+
+
+def test_secondary_capture_needs_dicom_input(tmp_path, segmenter):
+    result = segmenter.segment(blob_volume())
+    with pytest.raises(InputError, match="--secondary-capture needs a DICOM input"):
+        write_outputs(result, tmp_path / "out", secondary_capture=True)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

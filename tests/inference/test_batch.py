@@ -21,7 +21,7 @@ from neuroseg.io.discovery import EARLIER_OUTPUTS, LABEL_MAPS
 from tests.conftest import REPO, blob_volume
 from tests.dicom_factory import new_study, oblique_affine, sagittal_affine, write_series
 
-OUTPUTS = {"mask.nii.gz", "qc.png", "report.json"}
+OUTPUTS = {"mask.nii.gz", "qc.png", "viewer.html", "report.json"}
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +83,8 @@ def test_mixed_folder_isolates_bad_cases(tmp_path, segmenter):
         names = {p.name for p in (out / case).iterdir()}
         assert names == OUTPUTS | ({"seg.dcm"} if case.startswith("series") else set())
         assert is_complete(out / case, "both" if case.startswith("series") else "nifti")
+    index = (out / "index.html").read_text()  # every case's page linked beside summary.csv
+    assert all(f'href="{case}/viewer.html"' in index for case in expected["ok"])
     assert not any("Secret" in p.name or "ID-9" in p.name for p in out.rglob("*"))
     with open(out / "summary.csv") as handle:
         table = list(csv.DictReader(handle))
@@ -168,7 +170,8 @@ def test_killed_batch_resumes_without_partial_outputs(tmp_path, segmenter, tiny_
     assert 2 <= finished < 6, "the batch was not killed part-way"
     result = run_batch(tmp_path / "in", out, segmenter=segmenter)
     assert result.failed == 0 and result.count("done earlier") >= 2
-    assert sorted(p.name for p in out.iterdir()) == [f"case{n}" for n in range(6)] + ["summary.csv", "summary.json"]
+    assert sorted(p.name for p in out.iterdir()) == ([f"case{n}" for n in range(6)]
+                                                     + ["index.html", "summary.csv", "summary.json"])
     for n in range(6):
         assert {p.name for p in (out / f"case{n}").iterdir()} == OUTPUTS  # no .part left, nothing twice
         assert is_complete(out / f"case{n}", "nifti")

@@ -11,7 +11,7 @@ from pydicom.uid import JPEG2000Lossless, RLELossless
 
 from neuroseg.errors import InputError
 from neuroseg.io import load_volume
-from neuroseg.io.dicom import load_dicom_series
+from neuroseg.io.discovery import load_dicom_series
 from tests.conftest import blob_volume, shared_path
 from tests.dicom_factory import (axial_affine, new_study, oblique_affine, sagittal_affine, sitk_volume,
                                  write_enhanced, write_localizer, write_series)

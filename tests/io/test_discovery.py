@@ -9,7 +9,7 @@ from pydicom.dataset import Dataset
 
 from neuroseg.errors import InputError
 from neuroseg.io import load_volume
-from neuroseg.io.dicom import load_dicom_series
+from neuroseg.io.discovery import load_dicom_series
 from neuroseg.io.discovery import (EARLIER_OUTPUTS, LABEL_MAPS, describe_skipped, flair_evidence, orientation_label,
                                   scan_dicom, walk_nifti)
 from tests.conftest import blob_volume, shared_path

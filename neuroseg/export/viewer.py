@@ -1,0 +1,260 @@
+"""viewer.html: one self-contained page showing the scan with the mask over it (NiiVue), and batch's index.html.
+
+The page inlines the vendored NiiVue build (``vendor/niivue.umd.js``, BSD-2-Clause, version
+:data:`NIIVUE_VERSION`), the scan and the mask as gzipped NIfTI in base64, and the report's
+volume and slice list, so it opens from a file with no network access. The mask is drawn either
+filled or as its outline (both precomputed here, each an overlay layer); an opacity slider and
+axial / coronal / sagittal / all-three views are offered. The crosshair starts on the tumour.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import html
+import json
+from pathlib import Path
+
+import numpy as np
+
+from neuroseg.export.files import atomic_write_text
+
+VIEWER_FILE = "viewer.html"
+INDEX_FILE = "index.html"
+NIIVUE_FILE = Path(__file__).parent / "vendor" / "niivue.umd.js"
+NIIVUE_VERSION = "0.69.0"
+NIIVUE_SHA256 = "47b896b77ec4a5be3ef1949c33ad393b6f45629921f326c279000bcf51bdb4af"
+VIEWS = ("multiplanar", "axial", "coronal", "sagittal")
+MASK_COLOUR = "red"  # a NiiVue colormap; the screenshot test looks for it
+
+
+def nifti_base64(array: np.ndarray, affine) -> str:
+    """A gzipped NIfTI-1 of ``array`` on ``affine``, as base64 text (NiiVue reads it by the .nii.gz name)."""
+    import nibabel as nib
+
+    image = nib.Nifti1Image(array, np.asarray(affine, dtype=np.float64))
+    image.set_qform(image.affine, code=1)
+    image.set_sform(image.affine, code=1)
+    return base64.b64encode(gzip.compress(image.to_bytes(), compresslevel=6, mtime=0)).decode("ascii")
+
+
+def compact_image(array: np.ndarray) -> np.ndarray:
+    """int16 when the intensities are whole numbers that fit (half the bytes of float32), else float32."""
+    finite = np.asarray(array)
+    if finite.size and np.all(np.mod(finite, 1) == 0) and finite.min() >= -32768 and finite.max() <= 32767:
+        return finite.astype(np.int16)
+    return finite.astype(np.float32)
+
+
+def outline(mask: np.ndarray) -> np.ndarray:
+    """The mask's border voxels (the mask less its erosion), for the outline drawing."""
+    from scipy import ndimage
+
+    mask = mask > 0
+    return (mask & ~ndimage.binary_erosion(mask)).astype(np.uint8)
+
+
+def display_window(array: np.ndarray) -> tuple[float, float]:
+    """The 1st-99.5th percentile of the non-zero voxels: a FLAIR window that ignores a few hot voxels."""
+    values = array[array != 0]
+    if values.size == 0:
+        return 0.0, 1.0
+    low, high = np.percentile(values, [1, 99.5])
+    return float(low), float(high if high > low else low + 1)
+
+
+def tumour_centre_mm(mask) -> list[float] | None:
+    """RAS mm of the mask's centre of mass (where the crosshair starts), or None for an empty mask."""
+    voxels = np.argwhere(mask.array > 0)
+    if voxels.size == 0:
+        return None
+    centre = np.append(voxels.mean(axis=0), 1.0)
+    return [round(float(v), 3) for v in (np.asarray(mask.affine) @ centre)[:3]]
+
+
+def page_data(result) -> dict:
+    """What the page shows besides the images: the report's summary, in plain JSON types."""
+    report = result.report or {}
+    source = report.get("input", {})
+    return {
+        "tumour_found": bool(report.get("tumour_found", result.mask.array.any())),
+        "volume_ml": round(float(report.get("tumour_volume_ml", result.volume_ml)), 2),
+        "slices": list(report.get("tumour_slices", result.tumour_slices)),
+        "slice_axis": report.get("slice_axis", result.slice_axis),
+        "instances": [entry.get("instance_number") for entry in report.get("tumour_slices_dicom", []) or []
+                      if "frame" not in entry],
+        "source": str(source.get("series_description") or Path(str(source.get("path", "scan"))).name),
+        "warnings": list(report.get("warnings", [])),
+        "model": str((report.get("model") or {}).get("name", "")),
+        "centre_mm": tumour_centre_mm(result.mask),
+    }
+
+
+def viewer_html(result) -> str:
+    """The page for one result (the scan ``result.image`` with ``result.mask`` over it)."""
+    image = result.image
+    low, high = display_window(np.asarray(image.array))
+    images = {"flair": nifti_base64(compact_image(image.array), image.affine),
+              "fill": nifti_base64(result.mask.array.astype(np.uint8), result.mask.affine),
+              "outline": nifti_base64(outline(result.mask.array), result.mask.affine)}
+    settings = {"window": [low, high], "colour": MASK_COLOUR, "views": VIEWS, **page_data(result)}
+    return _PAGE.format(title=html.escape(f"neuroseg: {settings['source']}"), niivue=NIIVUE_FILE.read_text(),
+                        niivue_version=NIIVUE_VERSION, images=_script_json(images),
+                        settings=_script_json(settings), script=_SCRIPT)
+
+
+def _script_json(value) -> str:
+    """JSON safe inside a <script> element (no ``</`` can close it)."""
+    return json.dumps(value).replace("</", "<\\/")
+
+
+def write_viewer(result, path) -> Path:
+    """Write the viewer page of ``result`` to ``path`` atomically; returns ``path``."""
+    return atomic_write_text(Path(path), viewer_html(result))
+
+
+def index_html(rows: list[dict], folder: Path) -> str:
+    """batch's index page: one table row per case, linking its viewer page where there is one."""
+    lines = []
+    for row in rows:
+        case = str(row.get("case", ""))
+        page = Path(folder) / case / VIEWER_FILE
+        name = html.escape(case)
+        link = f'<a href="{html.escape(case)}/{VIEWER_FILE}">{name}</a>' if case and page.is_file() else name
+        cells = [link] + [html.escape(str(row.get(key, ""))) for key in
+                          ("series_description", "tumour_found", "volume_ml", "tumour_slices", "status", "error")]
+        lines.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
+    return _INDEX.format(rows="\n".join(lines), count=len(rows))
+
+
+def write_index(rows: list[dict], folder) -> Path:
+    """Write ``index.html`` into ``folder`` (beside summary.csv), atomically; returns its path."""
+    folder = Path(folder)
+    return atomic_write_text(folder / INDEX_FILE, index_html(rows, folder))
+
+
+_SCRIPT = """
+const nv = new niivue.Niivue({backColor: [0, 0, 0, 1], isRadiologicalConvention: true, show3Dcrosshair: false,
+                               crosshairColor: [0.2, 0.8, 1, 0.6], dragAndDropEnabled: false});
+const layers = {};
+function setView(name) {
+  const types = {multiplanar: nv.sliceTypeMultiplanar, axial: nv.sliceTypeAxial,
+                 coronal: nv.sliceTypeCoronal, sagittal: nv.sliceTypeSagittal};
+  nv.setSliceType(types[name] ?? nv.sliceTypeMultiplanar);
+  document.getElementById('view').value = name in types ? name : 'multiplanar';
+}
+function setMask() {
+  const opacity = Number(document.getElementById('opacity').value) / 100;
+  const style = document.querySelector('input[name=style]:checked').value;
+  nv.setOpacity(nv.getVolumeIndexByID(layers.fill.id), style === 'fill' ? opacity : 0);
+  nv.setOpacity(nv.getVolumeIndexByID(layers.outline.id), style === 'outline' ? opacity : 0);
+  document.getElementById('opacity-value').textContent = Math.round(opacity * 100) + ' %';
+}
+async function show() {
+  nv.attachTo('gl');
+  layers.flair = await niivue.NVImage.loadFromBase64({base64: IMAGES.flair, name: 'flair.nii.gz',
+      colormap: 'gray', cal_min: SETTINGS.window[0], cal_max: SETTINGS.window[1]});
+  for (const name of ['fill', 'outline']) {
+    layers[name] = await niivue.NVImage.loadFromBase64({base64: IMAGES[name], name: name + '.nii.gz',
+        colormap: SETTINGS.colour, cal_min: 0.5, cal_max: 1, opacity: 0.5});
+    layers[name].colorbarVisible = false;
+  }
+  nv.addVolume(layers.flair);
+  nv.addVolume(layers.fill);
+  nv.addVolume(layers.outline);
+  if (SETTINGS.centre_mm) {
+    nv.scene.crosshairPos = nv.mm2frac(SETTINGS.centre_mm);
+  }
+  setView(window.location.hash.slice(1) || 'multiplanar');
+  setMask();
+  nv.drawScene();
+  document.body.dataset.ready = 'yes';
+}
+function describe() {
+  const s = SETTINGS;
+  const slices = s.slices.length ? s.slices.join(', ') : 'none';
+  document.getElementById('summary').textContent = (s.tumour_found ? 'Tumour found: ' : 'No tumour found: ') +
+      s.volume_ml.toFixed(1) + ' mL on ' + s.slices.length + ' slices (axis ' + s.slice_axis + '): ' + slices +
+      (s.instances.length ? '; DICOM instance numbers ' + s.instances.join(', ') : '');
+  const list = document.getElementById('warnings');
+  for (const text of s.warnings) {
+    const item = document.createElement('li');
+    item.textContent = text;
+    list.appendChild(item);
+  }
+}
+document.getElementById('view').addEventListener('change', e => { setView(e.target.value); });
+document.getElementById('opacity').addEventListener('input', setMask);
+for (const radio of document.querySelectorAll('input[name=style]')) radio.addEventListener('change', setMask);
+window.addEventListener('hashchange', () => setView(window.location.hash.slice(1)));
+describe();
+show().catch(error => {
+  document.getElementById('summary').textContent = 'The viewer could not start (WebGL2 needed): ' + error;
+});
+"""
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline'; \
+style-src 'unsafe-inline'; img-src data: blob:; connect-src data: blob:; worker-src blob:">
+<title>{title}</title>
+<style>
+  html, body {{ margin: 0; background: #000; color: #ddd; font: 13px sans-serif; }}
+  header {{ display: flex; gap: 1em; align-items: center; padding: 4px 8px; background: #222; height: 24px; }}
+  #stage {{ width: 100vw; height: calc(100vh - 96px); }}
+  #report {{ padding: 4px 8px; height: 54px; overflow: auto; }}
+  #warnings {{ color: #fc6; margin: 0; padding-left: 1.2em; }}
+</style>
+</head>
+<body>
+<header>
+  <label>View <select id="view">
+    <option value="multiplanar">all three</option><option value="axial">axial</option>
+    <option value="coronal">coronal</option><option value="sagittal">sagittal</option></select></label>
+  <label><input type="radio" name="style" value="fill" checked> fill</label>
+  <label><input type="radio" name="style" value="outline"> outline</label>
+  <label>opacity <input id="opacity" type="range" min="0" max="100" value="50"></label>
+  <span id="opacity-value"></span>
+</header>
+<div id="stage"><canvas id="gl"></canvas></div>
+<div id="report"><div id="summary"></div><ul id="warnings"></ul>
+<small>Research tool, not a medical device. Viewer: NiiVue {niivue_version} (BSD-2-Clause).</small></div>
+<script>
+{niivue}
+</script>
+<script>
+const IMAGES = {images};
+const SETTINGS = {settings};
+{script}
+</script>
+</body>
+</html>
+"""
+
+_INDEX = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>neuroseg batch</title>
+<style>
+  body {{ font: 14px sans-serif; margin: 1em; }}
+  table {{ border-collapse: collapse; }}
+  td, th {{ border: 1px solid #ccc; padding: 2px 6px; text-align: left; }}
+</style>
+</head>
+<body>
+<h1>neuroseg batch: {count} cases</h1>
+<p>Each case's page shows its scan with the mask (see also summary.csv). Research tool, not a medical device.</p>
+<table>
+<tr><th>case</th><th>series</th><th>tumour found</th><th>volume (mL)</th><th>tumour slices</th><th>status</th>
+<th>error</th></tr>
+{rows}
+</table>
+</body>
+</html>
+"""
+
+__all__ = ["write_viewer", "viewer_html", "write_index", "index_html", "VIEWER_FILE", "INDEX_FILE",
+           "NIIVUE_VERSION"]

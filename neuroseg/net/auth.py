@@ -1,0 +1,60 @@
+"""DICOMweb credentials from an option, an environment variable or a file; never printed or logged."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from neuroseg.errors import InputError
+
+PASSWORD_ENV = "NEUROSEG_DICOMWEB_PASSWORD"
+TOKEN_ENV = "NEUROSEG_DICOMWEB_TOKEN"
+
+
+@dataclass(frozen=True)
+class WebAuth:
+    """Basic (user and password) or bearer (token) authentication, or none."""
+
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    token: str | None = field(default=None, repr=False)
+
+    def apply(self, session) -> None:
+        if self.token:
+            session.headers["Authorization"] = f"Bearer {self.token}"
+        elif self.user:
+            session.auth = (self.user, self.password or "")
+
+
+def _secret(value: str | None, env: str, path: Path | None, what: str) -> str | None:
+    if value:
+        return value
+    if path is not None:
+        try:
+            return path.read_text().strip()
+        except OSError as error:
+            raise InputError(f"cannot read the {what} file {path}: {error.strerror}") from error
+    return os.environ.get(env) or None
+
+
+def web_auth(user: str | None = None, password: str | None = None, password_file: Path | None = None,
+             token: str | None = None, token_file: Path | None = None) -> WebAuth:
+    """The option wins, then the file, then the environment (NEUROSEG_DICOMWEB_PASSWORD / _TOKEN)."""
+    token = _secret(token, TOKEN_ENV, token_file, "token")
+    password = _secret(password, PASSWORD_ENV, password_file, "password") if user else None
+    if user and password is None and not token:
+        raise InputError(f"--user {user} needs a password: --password, --password-file or ${PASSWORD_ENV}")
+    return WebAuth(user, password, token)
+
+
+def web_client(url: str, auth: WebAuth, timeout: float = 30.0):
+    """A dicomweb-client client for ``url`` with the credentials set on its session."""
+    import requests
+    from dicomweb_client.api import DICOMwebClient
+
+    if not url.startswith(("http://", "https://")):
+        raise InputError(f"--dicomweb {url!r}: expected an http:// or https:// URL")
+    session = requests.Session()
+    auth.apply(session)
+    return DICOMwebClient(url.rstrip("/"), session=session, timeout=timeout)

@@ -1,0 +1,80 @@
+"""DICOMweb with dicomweb-client: STOW-RS (send), QIDO-RS + WADO-RS (pull, read back)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from neuroseg.net.outcome import NetworkError, Outcome
+
+RETRY_DELAYS_S = (0.5, 1.0, 2.0)
+
+
+def _retrying(call, what: str):
+    """Run ``call()``, retrying a dropped or refused connection a bounded number of times."""
+    import requests
+
+    for delay in (*RETRY_DELAYS_S, None):
+        try:
+            return call()
+        except (requests.ConnectionError, requests.Timeout) as error:
+            if delay is None:
+                raise NetworkError(f"cannot reach {what}: {type(error).__name__}") from error
+            time.sleep(delay)
+        except requests.HTTPError as error:
+            code = error.response.status_code if error.response is not None else "?"
+            hint = " (check --user/--password or --token)" if code in (401, 403) else ""
+            raise NetworkError(f"{what} answered HTTP {code}{hint}") from error
+
+
+def stow(datasets: list, client, names=None) -> list[Outcome]:
+    """STOW-RS every dataset; the reply's ReferencedSOPSequence and FailedSOPSequence decide each instance."""
+    names = names or [str(ds.SOPInstanceUID) for ds in datasets]
+    reply = _retrying(lambda: client.store_instances(datasets), client.base_url)
+    stored = {str(item.ReferencedSOPInstanceUID) for item in (reply.get("ReferencedSOPSequence") or [])}
+    failed = {str(item.ReferencedSOPInstanceUID): int(item.get("FailureReason", 0) or 0)
+              for item in (reply.get("FailedSOPSequence") or [])}  # Orthanc sends it even when empty
+    outcomes = []
+    for dataset, name in zip(datasets, names):
+        uid = str(dataset.SOPInstanceUID)
+        if uid in failed:
+            outcomes.append(Outcome(uid, name, False, f"failure reason 0x{failed[uid]:04X}"))
+        elif uid in stored:
+            outcomes.append(Outcome(uid, name, True, "in ReferencedSOPSequence"))
+        else:
+            outcomes.append(Outcome(uid, name, False, "not named in the STOW-RS reply"))
+    return outcomes
+
+
+def fetch_study(client, study_uid: str, folder: Path) -> list[Path]:
+    """QIDO-RS the study's instances, WADO-RS the study; every instance saved under ``folder`` by UIDs."""
+    from neuroseg.net.spool import save_instance
+
+    found = _retrying(lambda: client.search_for_instances(study_instance_uid=study_uid), client.base_url)
+    if not found:
+        raise NetworkError(f"{client.base_url} has no study {study_uid} (QIDO-RS found no instances)")
+    datasets = _retrying(lambda: client.retrieve_study(study_uid), client.base_url)
+    saved = [save_instance(_with_file_meta(ds), folder) for ds in datasets]
+    if len(saved) < len(found):
+        raise NetworkError(f"WADO-RS returned {len(saved)} of the {len(found)} instances of study {study_uid}")
+    return saved
+
+
+def _with_file_meta(dataset):
+    """WADO-RS datasets may lack file meta: add it so the file is a valid Part 10 file."""
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    meta = getattr(dataset, "file_meta", None) or FileMetaDataset()
+    meta.MediaStorageSOPClassUID = dataset.SOPClassUID
+    meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
+    if "TransferSyntaxUID" not in meta:
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    dataset.file_meta = meta
+    return dataset
+
+
+def find_instances(client, study_uid: str, modality: str | None = None) -> list[dict]:
+    filters = {"Modality": modality} if modality else None
+    return _retrying(lambda: client.search_for_instances(study_instance_uid=study_uid, search_filters=filters),
+                     client.base_url)

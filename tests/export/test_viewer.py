@@ -1,0 +1,119 @@
+"""viewer.html: self-contained, offline, NiiVue vendored; a real headless Chromium draws the mask on the tumour."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from neuroseg.export.viewer import NIIVUE_FILE, NIIVUE_SHA256, NIIVUE_VERSION, VIEWER_FILE, write_index
+from neuroseg.export.writer import write_outputs
+from neuroseg.inference import Segmenter
+from neuroseg.volume import Volume
+
+SHAPE = (40, 48, 12)
+BLOB = (10, 14, 6)  # patient's right (low i) and anterior (low j): upper left in radiological view
+
+
+@pytest.fixture(scope="module")
+def segmenter(tiny_model):
+    return Segmenter(tiny_model, device="cpu")
+
+
+def head_with_blob():
+    """A noisy ellipsoidal 'head' (so it shows grey in the window) and a bright blob, with the blob's mask."""
+    rng = np.random.default_rng(0)
+    grid = np.indices(SHAPE).astype(np.float32)
+    middle = (np.array(SHAPE) - 1) / 2
+    radii = np.array(SHAPE) * 0.42
+    head = (((grid - middle[:, None, None, None]) / radii[:, None, None, None]) ** 2).sum(0) < 1
+    blob = ((grid - np.array(BLOB)[:, None, None, None]) ** 2).sum(0) < 4.0 ** 2
+    array = np.where(head, 100 + 60 * rng.random(SHAPE), 0) + np.where(blob, 80, 0)
+    return Volume(array.astype(np.float32), np.diag([-0.9, -0.9, 5.0, 1.0])), blob & head
+
+
+def result_with_mask(segmenter, volume, mask):
+    result = segmenter.segment(volume)
+    return dataclasses.replace(result, mask=result.mask.with_array(mask.astype(np.uint8)))
+
+
+def test_vendored_niivue_is_the_named_release():
+    assert hashlib.sha256(NIIVUE_FILE.read_bytes()).hexdigest() == NIIVUE_SHA256
+    readme = (NIIVUE_FILE.parent / "README.md").read_text()
+    assert NIIVUE_VERSION in readme and "BSD-2-Clause" in readme
+    assert "BSD 2-Clause" in (NIIVUE_FILE.parent / "NIIVUE_LICENSE").read_text()
+
+
+def test_every_run_writes_a_self_contained_page(tmp_path, segmenter):
+    volume, mask = head_with_blob()
+    written = write_outputs(result_with_mask(segmenter, volume, mask), tmp_path / "out")
+    assert VIEWER_FILE in [p.name for p in written]
+    page = (tmp_path / "out" / VIEWER_FILE).read_text()
+    outside_niivue = page.replace(NIIVUE_FILE.read_text(), "")
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", outside_niivue)  # nothing fetched
+    assert "default-src 'none'" in page  # and the browser is told to fetch nothing
+    assert "NiiVue 0.69.0" in page
+
+
+def test_no_viewer_writes_no_page(tmp_path, segmenter):
+    volume, mask = head_with_blob()
+    written = write_outputs(result_with_mask(segmenter, volume, mask), tmp_path / "out", viewer=False)
+    assert VIEWER_FILE not in [p.name for p in written]
+    assert not (tmp_path / "out" / VIEWER_FILE).exists()
+
+
+def test_index_links_the_pages_that_exist(tmp_path):
+    (tmp_path / "case-a").mkdir()
+    (tmp_path / "case-a" / VIEWER_FILE).write_text("x")
+    rows = [{"case": "case-a", "status": "done", "volume_ml": 1.5},
+            {"case": "case-<b>", "status": "failed", "error": "bad & broken"}]
+    page = write_index(rows, tmp_path).read_text()
+    assert 'href="case-a/viewer.html"' in page
+    assert "case-&lt;b&gt;" in page and "bad &amp; broken" in page and 'href="case-<b>' not in page
+
+
+def screenshot(page, png):
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("chromium is not installed (Debian package 'chromium')")
+    command = [browser, "--headless", "--no-sandbox", "--enable-unsafe-swiftshader", "--window-size=800,600",
+               "--virtual-time-budget=8000", f"--screenshot={png}", page.as_uri() + "#axial"]
+    subprocess.run(command, capture_output=True, timeout=120, cwd=png.parent)
+    if not png.exists():
+        pytest.fail("chromium wrote no screenshot")
+    from PIL import Image
+
+    return np.asarray(Image.open(png).convert("RGB")).astype(int)
+
+
+def test_chromium_draws_the_brain_and_the_mask_on_the_tumour(tmp_path, segmenter):
+    volume, mask = head_with_blob()
+    write_outputs(result_with_mask(segmenter, volume, mask), tmp_path / "out")
+    pixels = screenshot(tmp_path / "out" / VIEWER_FILE, tmp_path / "shot.png")
+    r, g, b = pixels[..., 0], pixels[..., 1], pixels[..., 2]
+    canvas = np.zeros(r.shape, bool)
+    canvas[40:500] = True  # below the controls, above the report text
+    grey = canvas & (np.abs(r - g) < 12) & (np.abs(g - b) < 12) & (r > 40)
+    red = canvas & (r > 120) & (r > g + 60) & (r > b + 60)
+    assert grey.sum() > 20000, "the brain is not drawn"
+    assert red.sum() > 200, "the mask colour does not appear"
+    head = grey | red
+    rows = np.flatnonzero(head.sum(axis=1) > 10)  # the orientation letters (R, A) are a few pixels wide
+    cols = np.flatnonzero(head.sum(axis=0) > 10)
+    top, bottom, left, right = rows.min(), rows.max(), cols.min(), cols.max()
+    red_rows, red_cols = np.nonzero(red)
+    # where the tumour is: its place inside the head, in radiological view (patient's right on the left,
+    # anterior up), from the blob's voxel position inside the head's ellipsoid
+    middle, radii = (np.array(SHAPE) - 1) / 2, np.array(SHAPE) * 0.42
+    expected_x = (BLOB[0] - (middle[0] - radii[0])) / (2 * radii[0])
+    expected_y = (BLOB[1] - (middle[1] - radii[1])) / (2 * radii[1])
+    seen_x = (red_cols.mean() - left) / (right - left)
+    seen_y = (red_rows.mean() - top) / (bottom - top)
+    assert abs(seen_x - expected_x) < 0.1 and abs(seen_y - expected_y) < 0.1, (seen_x, seen_y, expected_x, expected_y)
+    # and nowhere else: every red pixel lies near the blob
+    assert np.hypot(red_cols - red_cols.mean(), red_rows - red_rows.mean()).max() < 0.25 * (right - left)
