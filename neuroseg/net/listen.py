@@ -122,7 +122,8 @@ class Listener:
             log(f"refused an instance from {event.assoc.requestor.ae_title}: {error}")
             return CANNOT_UNDERSTAND
         study = path.parent.parent.name
-        size = len(event.request.DataSet.getvalue()) if hasattr(event.request.DataSet, "getvalue") else 0
+        # the encoded dataset, plus the file's preamble and meta and the study's state file
+        size = (len(event.request.DataSet.getvalue()) if hasattr(event.request.DataSet, "getvalue") else 0) + 1024
         with self.size_lock:
             if self.spool_bytes + size > self.config.max_spool_bytes:
                 self._count(event, "refused")

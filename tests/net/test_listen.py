@@ -238,7 +238,7 @@ def start_process(spool, port, orthanc, model):
             lines.append(line)
 
     threading.Thread(target=read, daemon=True).start()
-    wait_for(lambda: any("listening on" in line for line in lines) or process.poll() is not None, timeout=120,
+    wait_for(lambda: any("listening on" in line for line in lines) or process.poll() is not None, timeout=300,
              what="the listener to start")
     assert process.poll() is None, "".join(lines)
     return process, lines
