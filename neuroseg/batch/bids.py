@@ -30,7 +30,7 @@ IMAGE_EXTENSIONS = (".nii", ".nii.gz")
 SIDECAR_FIELDS = ("MagneticFieldStrength", "Manufacturer", "ManufacturersModelName", "SequenceName",
                   "ScanningSequence", "SequenceVariant", "MRAcquisitionType", "SeriesDescription", "ProtocolName",
                   "RepetitionTime", "EchoTime", "InversionTime", "SliceThickness")
-IGNORED_OUTPUTS = ("*_report.json", "*_qc.png", "summary.csv", "summary.json", "summary.shard-*", ".neuroseg-*")
+IGNORED_OUTPUTS = ("*_report.json", "*_qc.png", "*_viewer.html", "index.html", "summary.csv", "summary.json", "summary.shard-*", ".neuroseg-*")
 
 README = """Tumour (FLAIR abnormality) masks made by neuroseg {version}, model {model}.
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from neuroseg.export.viewer import VIEWER_FILE
 from neuroseg.export.writer import MASK_FILE, PROBABILITIES_FILE, QC_FILE, REPORT_FILE, SEG_FILE
 
 # BIDS derivatives: a segmentation mask is ``<source entities>[_desc-<label>]_mask``; a probability map
 # ``_probseg``. The report and QC picture keep the same entities (listed in the dataset's .bidsignore).
 BIDS_DESC = "tumour"
 BIDS_SUFFIXES = {MASK_FILE: "mask.nii.gz", PROBABILITIES_FILE: "probseg.nii.gz", QC_FILE: "qc.png",
-                 REPORT_FILE: "report.json", SEG_FILE: "seg.dcm"}
+                 REPORT_FILE: "report.json", SEG_FILE: "seg.dcm", VIEWER_FILE: "viewer.html"}
 MASK_SIDECAR = "mask.json"
 
 

@@ -79,7 +79,7 @@ def test_derivatives_are_named_by_the_bids_spec(segmented, tiny_model):
     stem = "sub-02_ses-1_desc-tumour"
     assert (out / "README").is_file() and "*_qc.png" in (out / ".bidsignore").read_text()
     assert sorted(p.name for p in anat.iterdir()) == sorted(
-        f"{stem}_{suffix}" for suffix in ("mask.nii.gz", "mask.json", "qc.png", "report.json"))
+        f"{stem}_{suffix}" for suffix in ("mask.nii.gz", "mask.json", "qc.png", "report.json", "viewer.html"))
     mask = nib.load(anat / f"{stem}_mask.nii.gz")
     source = nib.load(root / "sub-02" / "ses-1" / "anat" / "sub-02_ses-1_FLAIR.nii.gz")
     assert mask.shape == source.shape and np.allclose(mask.affine, source.affine)
