@@ -399,7 +399,7 @@ def test_a_good_input_passes_the_same_checks(tmp_path, tiny_model):
     output = tmp_path / "out"
     result = run_cli(["run", source, "-o", output, "--model", tiny_model, "--device", "cpu"])
     assert result.exit_code == 0, result.stderr
-    assert files_in(output) == ["mask.nii.gz", "qc.png", "report.json"]
+    assert files_in(output) == ["mask.nii.gz", "qc.png", "report.json", "viewer.html"]
     assert tree_digest(source) == digest
 
 

@@ -337,7 +337,7 @@ def _epochs_within(config: TrainConfig, epoch: int, elapsed: float, history: lis
         per_epoch = elapsed
     else:
         ends = [r["seconds"] for r in history] + [elapsed]
-        per_epoch = min(b - a for a, b in zip(ends[:-1], ends[1:]))
+        per_epoch = max(1e-3, min(b - a for a, b in zip(ends[:-1], ends[1:])))  # logged seconds are rounded
     budget = config.max_minutes * 60 * 0.95 - elapsed  # 5% for validation passes
     return min(config.epochs, max(epoch, epoch + int(budget / per_epoch)))
 

@@ -105,8 +105,8 @@ def test_a_worker_killed_mid_case_is_retried_elsewhere(tmp_path, tiny_model):
         assert loads[-1] == 1 and loads[0] in (0, 1), loads
     result = results[0]
     assert {row["case"]: row["status"] for row in result.rows} == {f"case{n}": "done" for n in range(4)}
-    assert sorted(p.name for p in out.iterdir()) == [f"case{n}" for n in range(4)] + ["summary.csv",
-                                                                                        "summary.json"]
+    assert sorted(p.name for p in out.iterdir()) == [f"case{n}" for n in range(4)] + ["index.html",
+                                                                                        "summary.csv", "summary.json"]
     for n in range(4):  # nothing lost, nothing twice, every output complete
         assert {p.name for p in (out / f"case{n}").iterdir()} == OUTPUTS
         assert is_complete(out / f"case{n}", "nifti")
