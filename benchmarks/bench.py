@@ -226,6 +226,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=3, help="runs of each single case (first is reported apart)")
     parser.add_argument("--quick", action="store_true", help="batch of 5, one repeat, no 512x512x300 case")
     parser.add_argument("--json", type=Path, help="also write all numbers here")
+    parser.add_argument("--model-dir", type=Path, help="a model folder to time (default: the shipped model)")
     parser.add_argument("--data", type=Path, default=DATA,
                         help="a folder laid out like ../shared/data (a GPU machine may only have a copy of part of it)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -250,7 +251,7 @@ def main():
 
     with tempfile.TemporaryDirectory(prefix="neuroseg-bench-") as tmp:
         tmp = Path(tmp)
-        model, model_note = prepare_model(tmp)
+        model, model_note = (args.model_dir, f"model {args.model_dir}") if args.model_dir else prepare_model(tmp)
         print(f"model: {model_note}")
         size = 192
         cases = [("sample 208x256x26", [args.data / SAMPLE]), ("brats 240x240x155", [args.data / BRATS])]
