@@ -155,7 +155,7 @@ class Segmenter:
         gate = self.gate_threshold if self.gate and not averaged else None  # flips are gated after averaging
         mask_logits, slice_logits = self._run_joint(slices, gate)
         if averaged:  # left-right is the working grid's first in-plane axis
-            flipped_mask, flipped_slice = self._run_joint(slices.flip(-2))
+            flipped_mask, flipped_slice = self._run_joint(slices.flip(-2), masks=self.flip_tta)
             slice_logits = _flip_average(slice_logits, flipped_slice)
             if self.flip_tta:
                 mask_logits = (mask_logits + flipped_mask.flip(-2)) / 2
@@ -191,7 +191,7 @@ class Segmenter:
 
     def _classifier_logits(self, slices: torch.Tensor) -> torch.Tensor:
         if self.model.joint:
-            return self._run_joint(slices)[1]
+            return self._run_joint(slices, masks=False)[1]
         return self._run(self.model.classifier, slices, np.arange(slices.shape[0]))[:, 0]
 
     def _run_segmenter(self, slices: torch.Tensor, indices: np.ndarray) -> torch.Tensor:
@@ -201,40 +201,42 @@ class Segmenter:
             logits = (logits + flipped) / 2
         return logits[:, 0]
 
-    def _run_joint(self, slices: torch.Tensor, gate: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def _run_joint(self, slices: torch.Tensor, gate: float | None = None,
+                   masks: bool = True) -> tuple[torch.Tensor | None, torch.Tensor]:
         """``(N, size, size)`` mask logits and ``(N,)`` slice logits of every slice. With a ``gate``,
-        only slices whose tumour probability reaches it are decoded; the others get no mask."""
+        only slices whose tumour probability reaches it are decoded; the others get no mask.
+        ``masks=False`` runs the encoder alone (the slice logits are all that is asked for)."""
         network = self.model.segmenter
-        masks, slice_logits = [], []
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" else nullcontext()
-        for start in range(0, slices.shape[0], BATCH_SIZE):
-            batch = self.preprocessing.stack(slices, np.arange(start, min(start + BATCH_SIZE, slices.shape[0])))
-            batch = batch.contiguous(memory_format=torch.channels_last)
-            with autocast:
+        mask_parts, slice_parts = [], []
+        for batch in self._batches(slices, np.arange(slices.shape[0])):
+            with self._autocast():
                 features, logits = network.encode(batch)
                 logits = logits.float()[:, 0]
-                keep = torch.ones_like(logits, dtype=torch.bool) if gate is None else torch.sigmoid(logits) >= gate
-                mask = torch.full(batch[:, 0].shape, -30.0, device=batch.device)  # sigmoid: 0
-                if keep.any():
-                    mask[keep] = network.decode(batch[keep], [f[keep] for f in features]).float()[:, 0]
-            masks.append(mask)
-            slice_logits.append(logits)
-        return torch.cat(masks), torch.cat(slice_logits)
+                if masks:
+                    keep = torch.ones_like(logits, dtype=torch.bool) if gate is None else torch.sigmoid(logits) >= gate
+                    mask = torch.full(batch[:, 0].shape, -30.0, device=batch.device)  # sigmoid: 0
+                    if keep.any():
+                        mask[keep] = network.decode(batch[keep], [f[keep] for f in features]).float()[:, 0]
+                    mask_parts.append(mask)
+            slice_parts.append(logits)
+        return (torch.cat(mask_parts) if masks else None), torch.cat(slice_parts)
 
-    def _run(self, network, slices: torch.Tensor, indices: np.ndarray):
-        """The network over ``indices`` in batches; a tensor, or a tuple of tensors for a network
-        with several outputs."""
+    def _run(self, network, slices: torch.Tensor, indices: np.ndarray) -> torch.Tensor:
+        """A one-output network over ``indices`` in batches."""
         outputs = []
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" else nullcontext()
+        for batch in self._batches(slices, indices):
+            with self._autocast():
+                outputs.append(network(batch).float())
+        return torch.cat(outputs)
+
+    def _batches(self, slices: torch.Tensor, indices: np.ndarray):
+        """2.5D network inputs for ``indices``, ``BATCH_SIZE`` slices at a time, channels-last."""
         for start in range(0, len(indices), BATCH_SIZE):
             batch = self.preprocessing.stack(slices, indices[start:start + BATCH_SIZE])
-            batch = batch.contiguous(memory_format=torch.channels_last)
-            with autocast:
-                out = network(batch)
-            outputs.append(tuple(o.float() for o in out) if isinstance(out, tuple) else out.float())
-        if isinstance(outputs[0], tuple):
-            return tuple(torch.cat(parts) for parts in zip(*outputs))
-        return torch.cat(outputs)
+            yield batch.contiguous(memory_format=torch.channels_last)
+
+    def _autocast(self):
+        return torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" else nullcontext()
 
     def _to_input_grid(self, volume: Volume, prediction: SlicePrediction):
         """Undo crop/resize, threshold to uint8, clean up, undo reorientation; check the grid."""
