@@ -187,8 +187,8 @@ def train_networks(cache: SliceCache, train_ids, val_ids, config: TrainConfig, d
             optimizer.zero_grad(set_to_none=True)
             (loss_seg + loss_cls).backward()
             optimizer.step()
-            for average in averages:
-                average.update_parameters(average.module_source)
+            for net, average in zip(trained, averages):
+                average.update_parameters(net)
             totals += [loss_seg.item(), loss_cls.item()]
             step += 1
         epoch += 1
@@ -248,9 +248,7 @@ def _average(network: nn.Module, decay: float):
     from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
     # use_buffers: batch-norm statistics are averaged too, so the average is usable as it is
-    average = AveragedModel(network, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
-    average.module_source = network
-    return average
+    return AveragedModel(network, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
 def _evaluated(segmenter, classifier, averages, train_segmenter):
