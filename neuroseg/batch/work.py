@@ -91,8 +91,15 @@ def write_case(result, task: Task) -> None:
 
 
 def _refuse_another_source(paths: CasePaths, case: Case) -> None:
-    report = read_json(paths.report)
-    if paths.report.exists() and (report is None or report_source(report) != case_source(case)):
+    # one read decides: reading, then asking whether the file exists, let another writer of the same
+    # case land its report in between, and a report that did not exist yet looked unreadable
+    try:
+        report = json.loads(paths.report.read_text())
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError):
+        report = None
+    if not isinstance(report, dict) or report_source(report) != case_source(case):
         raise OutputError(f"{paths.report} holds another source's results; not overwritten")
 
 
