@@ -125,7 +125,9 @@ def main(args=None) -> int:
 
     patients = []
     validation = set(metadata.get("training", {}).get("validation_cases", []))
-    for case_id, load in find_cases(options.data / "lgg-flair"):
+    # the model's validation patients first: were the run cut short, the unseen patients are done
+    cases = sorted(find_cases(options.data / "lgg-flair"), key=lambda item: item[0] in training)
+    for case_id, load in cases:
         if options.cases == "validation" and case_id not in validation:
             continue
         case = load()
@@ -138,6 +140,7 @@ def main(args=None) -> int:
         patients.append({"case": case_id, "training_patient": case_id in training,
                          "healthy_slices": int(healthy.sum()),
                          "false_positive_slices": int((found & healthy).sum()),
+                         "slices_from_labelled_tumour": slice_gaps(found & healthy, ~healthy),
                          "false_positive_ml": round(false_voxels * result.mask.voxel_volume_ml, 3),
                          "input_check_level": result.report["input_checks"]["level"]})
         print(patients[-1], flush=True)
@@ -148,6 +151,15 @@ def main(args=None) -> int:
     return 0
 
 
+def slice_gaps(false_slices: np.ndarray, tumour_slices: np.ndarray) -> list[int]:
+    """For each false-positive slice, how many slices away the nearest labelled tumour slice lies
+    (1: next to the tumour, an overshoot of its extent; large: a finding elsewhere in the head)."""
+    tumour = np.flatnonzero(tumour_slices)
+    if tumour.size == 0:
+        return [-1 for _ in np.flatnonzero(false_slices)]
+    return [int(np.abs(tumour - k).min()) for k in np.flatnonzero(false_slices)]
+
+
 def _totals(patients) -> dict:
     def part(rows):
         healthy = sum(r["healthy_slices"] for r in rows)
@@ -155,6 +167,8 @@ def _totals(patients) -> dict:
         return {"patients": len(rows), "healthy_slices": healthy, "false_positive_slices": false,
                 "slice_false_positive_rate": round(false / healthy, 4) if healthy else None,
                 "patients_with_any_false_positive_slice": sum(r["false_positive_slices"] > 0 for r in rows),
+                "false_positive_slices_next_to_tumour": sum(g == 1 for r in rows for g in r["slices_from_labelled_tumour"]),
+                "false_positive_slices_over_2_from_tumour": sum(g > 2 for r in rows for g in r["slices_from_labelled_tumour"]),
                 "false_positive_ml_median": float(np.median([r["false_positive_ml"] for r in rows])) if rows else None}
     return {"all": part(patients), "validation_patients": part([r for r in patients if not r["training_patient"]]),
             "training_patients": part([r for r in patients if r["training_patient"]])}
