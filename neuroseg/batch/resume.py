@@ -74,11 +74,13 @@ def case_format(case: Case, output_format: str) -> str:
     return "nifti" if case.kind == "nifti" else output_format
 
 
-def is_complete(case_dir, output_format: str, case: Case | None = None, paths: CasePaths | None = None) -> bool:
+def is_complete(case_dir, output_format: str, case: Case | None = None, paths: CasePaths | None = None,
+                viewer: bool = True) -> bool:
     """True when the case's report exists, parses, and every output it and the format name exists.
 
     With ``case``, the report must also name that case's source, unchanged since (:func:`is_current`).
     ``paths``: where the outputs are, when not the standard names in ``case_dir`` (BIDS derivatives).
+    ``viewer``: whether this run writes viewer pages (a page written by an earlier run is still checked).
     """
     from neuroseg.export.writer import output_names
 
@@ -86,7 +88,7 @@ def is_complete(case_dir, output_format: str, case: Case | None = None, paths: C
     report = read_json(paths.report)
     if report is None or (case is not None and not is_current(report, case, paths.report)):
         return False
-    names = set(report.get("files", [])) | {paths.name(name) for name in output_names(output_format)}
+    names = set(report.get("files", [])) | {paths.name(name) for name in output_names(output_format, viewer=viewer)}
     return all((paths.folder / name).is_file() for name in names)
 
 

@@ -32,6 +32,7 @@ class Task:
     paths: CasePaths
     output_format: str = "nifti"
     force_input: bool = False  # segment even when an input check refuses (the report says so)
+    viewer: bool = True  # write the case's viewer page (batch --no-viewer: the costliest output to write)
 
 
 def process_case(task: Task, segmenter) -> dict:
@@ -44,8 +45,7 @@ def process_case(task: Task, segmenter) -> dict:
         volume, read_seconds, source = load_case(task.case)
         result = segmenter.segment(volume, force_input=task.force_input)
         result.timings["load"] = read_seconds
-        result.report["timings_s"]["load"] = round(read_seconds, 4)
-        result.report["input"].update(source)
+        result.source.update(source)
         write_case(result, task)
         report = read_json(task.paths.report)
         if report is None:  # another writer replaced it meanwhile and failed: not complete
@@ -81,11 +81,11 @@ def write_case(result, task: Task) -> None:
     fmt = case_format(case, task.output_format)
     _refuse_another_source(paths, case)
     if fmt != task.output_format:
-        result.report.setdefault("warnings", []).append(
+        result.notes.append(
             f"--format {task.output_format} needs DICOM input; wrote NIfTI for this NIfTI case")
     if not case.bids:
         paths.report.unlink(missing_ok=True)
-        write_outputs(result, paths.folder, force=True, output_format=fmt)
+        write_outputs(result, paths.folder, force=True, output_format=fmt, viewer=task.viewer)
         return
     _write_bids(result, task, fmt)
 
@@ -115,15 +115,15 @@ def _write_bids(result, task: Task, fmt: str) -> None:
     except OSError as error:
         raise OutputError(f"Cannot write into {paths.folder}: {error.strerror or error}") from error
     try:
-        written = write_outputs(result, staging, force=True, output_format=fmt)
+        written = write_outputs(result, staging, force=True, output_format=fmt, viewer=task.viewer,
+                                listed_as=paths.names,
+                                also_listed=[paths.name(MASK_SIDECAR)])
         paths.report.unlink(missing_ok=True)
         for path in written:
             if path.name != REPORT_FILE:
                 os.replace(path, paths.path(path.name))
         atomic_write_text(paths.path(MASK_SIDECAR), json.dumps(mask_sidecar(task.case), indent=2) + "\n")
-        report = json.loads((paths.folder / os.path.basename(staging) / REPORT_FILE).read_text())
-        report["files"] = [paths.name(name) for name in report["files"]] + [paths.name(MASK_SIDECAR)]
-        atomic_write_text(paths.report, json.dumps(report, indent=2) + "\n")
+        os.replace(os.path.join(staging, REPORT_FILE), paths.report)  # last: the report marks the case complete
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

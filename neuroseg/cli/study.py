@@ -55,6 +55,8 @@ def register(app, friendly_errors) -> None:
         force: bool = typer.Option(False, "--force", help="Redo cases whose outputs are already complete."),
         force_input: bool = typer.Option(False, "--force-input", help="Segment cases an input check refuses "
                                                                     "(their reports mark the run as forced)."),
+        viewer: bool = typer.Option(True, "--viewer/--no-viewer", help="Write each case's viewer.html (the "
+                                    "costliest output to write; index.html links the pages there are)."),
     ):
         """Segment every NIfTI volume and every study's FLAIR series under DIR (or a BIDS dataset's FLAIRs); resumable."""
         from rich.console import Console
@@ -76,7 +78,7 @@ def register(app, friendly_errors) -> None:
 
             result = run_batch(folder, output, model=model, device=device, output_format=output_format,
                                series_uids=series or (), force=force, workers=workers, scheduler=scheduler,
-                               shard=shard, console=console, force_input=force_input)
+                               shard=shard, console=console, force_input=force_input, viewer=viewer)
         print_rows(console, result)
         console.print(f"{result.total_line()}; summary in {output / result.summary_path}", highlight=False,
                       soft_wrap=True)

@@ -9,12 +9,14 @@ over source image ``n``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from neuroseg.errors import GeometryError, InputError
 from neuroseg.export.files import atomic_path
+from neuroseg.io.dicom import _int, collect_datasets, plan_series
 
 SEGMENT_LABEL = "Tumor"
 # Where a viewer user sees that the source series did not look like FLAIR (each text at most 64 characters, LO).
@@ -52,56 +54,96 @@ def mask_on_source_grid(mask, source_affine, source_shape) -> np.ndarray:
     return np.ascontiguousarray(mask.array.transpose(axes)[np.ix_(*index)])
 
 
-def build_dicom_seg(result):
-    """A highdicom Segmentation of ``result.mask`` over the source series of ``result.image``."""
+@dataclass(frozen=True)
+class Algorithm:
+    """What made a segmentation, as its SEG says: the model, and whether its input was not FLAIR."""
+
+    model_name: str = "unknown model"
+    input_not_flair: bool = False  # segmented only because the user named the series (--series)
+
+
+def build_dicom_seg(mask, sources, algorithm: Algorithm):
+    """A highdicom Segmentation of the ``mask`` Volume over the source images ``sources``.
+
+    ``sources``: the pydicom Datasets (headers suffice) of the images the mask was segmented on,
+    from files or held in memory, in any order: their geometry is planned as the reader plans it,
+    so frame ``n`` of the SEG lies on the source image (or frame) of sorted slice ``n``.
+    """
     import highdicom as hd
-    import pydicom
     from pydicom.sr.coding import Code
     from pydicom.uid import generate_uid
 
     from neuroseg._version import __version__
 
-    meta = result.image.meta
-    if meta.get("format") != "dicom" or not meta.get("source_files"):
-        raise InputError("DICOM-SEG output needs a DICOM input series to reference; use --format nifti")
-    grid = mask_on_source_grid(result.mask, meta["source_affine"], meta["source_shape"]) > 0
+    plan = _plan(sources)
+    grid = mask_on_source_grid(mask, plan.affine_ras, plan.shape) > 0
     frames = grid.transpose(2, 1, 0)  # (sorted slice, row, column)
-    files, frame_numbers = list(meta["source_files"]), list(meta["source_frames"])
-    try:
-        if frame_numbers[0] is None:  # one single-frame image per slice: frame n goes with image n
-            sources = [pydicom.dcmread(path, stop_before_pixels=True) for path in files]
-            pixel_array = frames
-        else:  # one enhanced multi-frame image: frame n of the SEG array is source frame n + 1
-            if len(set(files)) != 1:
-                raise InputError("DICOM-SEG output over several multi-frame files is not supported")
-            sources = [pydicom.dcmread(files[0], stop_before_pixels=True)]
-            pixel_array = np.zeros((int(sources[0].NumberOfFrames),) + frames.shape[1:], dtype=bool)
-            pixel_array[np.asarray(frame_numbers) - 1] = frames
-    except OSError as error:
-        raise InputError(f"Source DICOM files cannot be read again for the SEG: {error}") from error
-    model = result.report.get("model", {}) if result.report else {}
-    model_name = str(model.get("name") or "unknown model")
-    algorithm = hd.AlgorithmIdentificationSequence(
+    images, pixel_array = _frames_on_sources(plan, frames)
+    ai = hd.AlgorithmIdentificationSequence(
         name="neuroseg", version=__version__, family=_ai_family(), source=f"neuroseg {__version__}",
-        parameters={"model": model_name})
+        parameters={"model": algorithm.model_name})
     segment = hd.seg.SegmentDescription(
         segment_number=1, segment_label=SEGMENT_LABEL,
         segmented_property_category=Code(*CATEGORY), segmented_property_type=Code(*PROPERTY_TYPE),
-        algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC, algorithm_identification=algorithm,
+        algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC, algorithm_identification=ai,
         tracking_uid=generate_uid(), tracking_id="neuroseg tumour")
-    not_flair = meta.get("looks_like_flair") is False  # processed only because the user named it (--series)
+    not_flair = algorithm.input_not_flair
     if not_flair:
         segment.SegmentDescription = NOT_FLAIR_SEGMENT
-    number = min(int(meta.get("series_number") or 0) + SERIES_NUMBER_OFFSET, 2**31 - 1)
-    description = (NOT_FLAIR_PREFIX if not_flair else "") + f"neuroseg tumour ({model_name})"
+    number = min(_int(images[0].get("SeriesNumber")) + SERIES_NUMBER_OFFSET, 2**31 - 1)
+    description = (NOT_FLAIR_PREFIX if not_flair else "") + f"neuroseg tumour ({algorithm.model_name})"
     return hd.seg.Segmentation(
-        source_images=sources, pixel_array=pixel_array, segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        source_images=images, pixel_array=pixel_array, segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
         segment_descriptions=[segment], series_instance_uid=generate_uid(), series_number=number,
         sop_instance_uid=generate_uid(), instance_number=1, manufacturer="neuroseg",
-        manufacturer_model_name=model_name[:64], software_versions=f"neuroseg {__version__}",
+        manufacturer_model_name=algorithm.model_name[:64], software_versions=f"neuroseg {__version__}",
         device_serial_number="none", series_description=description[:64], content_label="TUMOR",
         content_description=NOT_FLAIR_CONTENT if not_flair else "Automatic FLAIR tumour segmentation",
         omit_empty_frames=bool(pixel_array.any()))  # an all-empty mask keeps its frames
+
+
+def _plan(sources):
+    """The source images planned as the reader plans a series: sorted slices and the grid they span."""
+    series = collect_datasets(sources)
+    if len(series) != 1:
+        raise InputError(f"DICOM-SEG output needs the images of one source series, got {len(series)} series")
+    plan = plan_series(next(iter(series.values())))
+    if plan.problem:
+        raise InputError(f"The source images of the SEG are not one volume: {plan.problem}")
+    return plan
+
+
+def _frames_on_sources(plan, frames: np.ndarray):
+    """highdicom's source images and pixel array: one image per slice, or the frames of one multi-frame image."""
+    if plan.slices[0].frame is None:  # one single-frame image per slice: frame n goes with image n
+        return [s.dataset for s in plan.slices], frames
+    images = {id(s.dataset): s.dataset for s in plan.slices}
+    if len(images) != 1:
+        raise InputError("DICOM-SEG output over several multi-frame files is not supported")
+    image = next(iter(images.values()))
+    pixel_array = np.zeros((int(image.NumberOfFrames),) + frames.shape[1:], dtype=bool)
+    pixel_array[np.asarray([s.frame for s in plan.slices]) - 1] = frames  # SEG frame n is source frame n + 1
+    return [image], pixel_array
+
+
+def source_datasets(meta: dict) -> list:
+    """The headers of a DICOM Volume's source images: held in memory, or read again from their files."""
+    import pydicom
+
+    if meta.get("format") != "dicom" or not (meta.get("source_datasets") or meta.get("source_files")):
+        raise InputError("DICOM-SEG output needs a DICOM input series to reference; use --format nifti")
+    if meta.get("source_datasets"):
+        return list({id(d): d for d in meta["source_datasets"]}.values())
+    try:
+        return [pydicom.dcmread(path, stop_before_pixels=True) for path in dict.fromkeys(meta["source_files"])]
+    except (OSError, ValueError, EOFError) as error:
+        raise InputError(f"Source DICOM files cannot be read again for the SEG: {error}") from error
+
+
+def algorithm_of(result) -> Algorithm:
+    model = getattr(result, "model", None)
+    return Algorithm(model_name=str(getattr(model, "name", None) or "unknown model"),
+                     input_not_flair=result.image.meta.get("looks_like_flair") is False)
 
 
 def _ai_family():
@@ -112,11 +154,11 @@ def _ai_family():
 
 def write_dicom_seg(result, path) -> Path:
     """Write the SEG of ``result`` to ``path`` atomically; returns ``path``."""
-    segmentation = build_dicom_seg(result)
+    segmentation = build_dicom_seg(result.mask, source_datasets(result.image.meta), algorithm_of(result))
     path = Path(path)
     with atomic_path(path) as tmp:
         segmentation.save_as(tmp, enforce_file_format=True)
     return path
 
 
-__all__ = ["write_dicom_seg", "build_dicom_seg", "mask_on_source_grid", "SEGMENT_LABEL"]
+__all__ = ["write_dicom_seg", "build_dicom_seg", "source_datasets", "Algorithm", "mask_on_source_grid", "SEGMENT_LABEL"]

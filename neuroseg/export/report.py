@@ -45,11 +45,11 @@ def dicom_slices(result) -> dict:
     return {"tumour_slices_dicom": named}
 
 
-def build_report(result, segmenter) -> dict:
+def build_report(result, files=()) -> dict:
+    """report.json of a SegmentationResult: the one place the report is made. ``files``: the outputs written."""
     from neuroseg._version import __version__
 
     image, mask = result.image, result.mask
-    metadata = segmenter.model.metadata
     return {
         "neuroseg_version": __version__,
         "input": {
@@ -60,6 +60,7 @@ def build_report(result, segmenter) -> dict:
             "axis_codes": "".join(image.axcodes),
             "affine": np.round(image.affine, 6).tolist(),
             **{k: image.meta[k] for k in ("series_uid", "series_description", "looks_like_flair") if k in image.meta},
+            **result.source,
         },
         "tumour_found": bool(mask.array.any()),
         "tumour_volume_ml": round(result.volume_ml, 3),
@@ -72,20 +73,17 @@ def build_report(result, segmenter) -> dict:
             for k, (p, n) in enumerate(zip(result.slice_probabilities, result.per_slice_voxels))
         ],
         "bounding_box_mm": bounding_box_mm(mask),
-        "model": {
-            "name": metadata.get("name"),
-            "version": metadata.get("neuroseg_version"),
-            "created": metadata.get("created"),
-            "path": str(segmenter.model.path),
-            "weights_sha256": {k: v["sha256"] for k, v in metadata["weights"].items()},
-            "settings": {"gate": segmenter.gate, "gate_threshold": segmenter.gate_threshold,
-                         "threshold": segmenter.threshold, "min_component_ml": segmenter.min_component_ml,
-                         "flip_tta": segmenter.flip_tta, "classifier_flip_tta": segmenter.classifier_flip_tta,
-                         "fill_holes": segmenter.fill_holes},
-        },
-        "device": str(segmenter.device),
+        "model": _model(result.model),
+        "device": result.model.device if result.model else None,
         "timings_s": {k: round(v, 4) for k, v in result.timings.items()},
-        "warnings": list(image.meta.get("warnings", [])),
+        "warnings": list(image.meta.get("warnings", [])) + list(result.notes),
         "input_checks": result.input_checks,  # neuroseg.checks: level, forced, flagged, findings
-        "files": [],
+        "files": list(files),
     }
+
+
+def _model(info) -> dict | None:
+    if info is None:
+        return None
+    return {"name": info.name, "version": info.version, "created": info.created, "path": info.path,
+            "weights_sha256": dict(info.weights_sha256), "settings": dict(info.settings)}

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from neuroseg.errors import InputError
+from neuroseg.export.dicom_seg import source_datasets
 from neuroseg.export.files import atomic_path
 
 SERIES_NUMBER_OFFSET = 1001  # beside the SEG's series number (source + 1000)
@@ -27,12 +28,9 @@ def build_secondary_capture(result, qc_png):
     from neuroseg._version import __version__
 
     meta = result.image.meta
-    if meta.get("format") != "dicom" or not meta.get("source_files"):
+    if meta.get("format") != "dicom":
         raise InputError("--secondary-capture needs a DICOM input series (its study holds the picture)")
-    try:
-        reference = pydicom.dcmread(meta["source_files"][0], stop_before_pixels=True)
-    except OSError as error:
-        raise InputError(f"Source DICOM files cannot be read again for the secondary capture: {error}") from error
+    reference = source_datasets(meta)[0]  # held in memory, or read again from its file
     pixels = np.ascontiguousarray(np.asarray(Image.open(qc_png).convert("RGB")), dtype=np.uint8)
     number = min(int(meta.get("series_number") or 0) + SERIES_NUMBER_OFFSET, 2**31 - 1)
     image = hd.sc.SCImage.from_ref_dataset(

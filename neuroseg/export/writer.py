@@ -39,10 +39,16 @@ def output_names(output_format: str = "nifti", probabilities: bool = False, view
 
 
 def write_outputs(result, folder, force: bool = False, probabilities: bool = False,
-                  output_format: str = "nifti", viewer: bool = True, secondary_capture: bool = False) -> list[Path]:
-    """Write mask / SEG / probabilities / QC picture / viewer page, then the report naming them all."""
+                  output_format: str = "nifti", viewer: bool = True, secondary_capture: bool = False,
+                  listed_as: dict | None = None, also_listed=()) -> list[Path]:
+    """Write mask / SEG / probabilities / QC picture / viewer page, then the report naming them all.
+
+    ``listed_as``: the name each file will have where the caller moves it (batch's BIDS names), as the
+    report lists it; ``also_listed``: files the caller writes beside them, listed too.
+    """
     from neuroseg.export.nifti import write_nifti
     from neuroseg.export.qc import render_qc
+    from neuroseg.export.report import build_report
 
     names = output_names(output_format, probabilities, viewer, secondary_capture)
     if SEG_FILE in names and result.image.meta.get("format") != "dicom":
@@ -71,6 +77,9 @@ def write_outputs(result, folder, force: bool = False, probabilities: bool = Fal
             from neuroseg.export.viewer import write_viewer
 
             written.append(write_viewer(result, folder / VIEWER_FILE))
-        report = dict(result.report, files=[p.name for p in written] + [REPORT_FILE])
+        listed_as = listed_as or {}
+        listed = [listed_as.get(p.name, p.name) for p in written] + [listed_as.get(REPORT_FILE, REPORT_FILE)]
+        listed += list(also_listed)
+        report = build_report(result, files=listed)
         written.append(atomic_write_text(folder / REPORT_FILE, json.dumps(report, indent=2) + "\n"))
     return written

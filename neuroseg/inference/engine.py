@@ -40,16 +40,56 @@ class SlicePrediction:
     gated: np.ndarray  # (N,) bool, slices the segmenter ran on
 
 
+@dataclass(frozen=True)
+class ModelInfo:
+    """The model and settings that made a result, as its report names them."""
+
+    name: str | None
+    version: str | None
+    created: str | None
+    path: str
+    weights_sha256: dict
+    settings: dict
+    device: str
+
+    @classmethod
+    def of(cls, segmenter: "Segmenter") -> "ModelInfo":
+        metadata = segmenter.model.metadata
+        settings = {"gate": segmenter.gate, "gate_threshold": segmenter.gate_threshold,
+                    "threshold": segmenter.threshold, "min_component_ml": segmenter.min_component_ml,
+                    "flip_tta": segmenter.flip_tta, "classifier_flip_tta": segmenter.classifier_flip_tta,
+                    "fill_holes": segmenter.fill_holes}
+        return cls(name=metadata.get("name"), version=metadata.get("neuroseg_version"),
+                   created=metadata.get("created"), path=str(segmenter.model.path),
+                   weights_sha256={k: v["sha256"] for k, v in metadata["weights"].items()},
+                   settings=settings, device=str(segmenter.device))
+
+
 @dataclass
 class SegmentationResult:
+    """One segmentation; its report (:attr:`report`) is built from these fields, in one place.
+
+    Steps after segmenting add to ``timings`` (e.g. the batch's read time), ``source`` (what identifies
+    the input beyond its Volume, e.g. a file's stamp) and ``notes`` (warnings), never to the report.
+    """
+
     image: Volume
     mask: Volume
     probabilities: Volume | None
     slice_axis: int
     slice_probabilities: np.ndarray  # per source slice along slice_axis
     timings: dict = field(default_factory=dict)
-    report: dict = field(default_factory=dict)
     input_checks: dict = field(default_factory=dict)  # report.json's input_checks section (neuroseg.checks)
+    model: ModelInfo | None = None
+    source: dict = field(default_factory=dict)  # extra keys of the report's "input" section
+    notes: list = field(default_factory=list)  # warnings beyond the reader's
+
+    @property
+    def report(self) -> dict:
+        """The report.json content (its ``files`` list empty: the writer names the files)."""
+        from neuroseg.export.report import build_report
+
+        return build_report(self)
 
     @property
     def per_slice_voxels(self) -> np.ndarray:
@@ -94,7 +134,6 @@ class Segmenter:
         The input checks run first: a ``refuse`` raises InputRefused (exit 2) unless ``force_input``.
         """
         from neuroseg.checks import check_input
-        from neuroseg.export.report import build_report
         from neuroseg.io import load_volume
         from neuroseg.io.checks import check_image
 
@@ -116,10 +155,8 @@ class Segmenter:
         timings["postprocess"] = time.perf_counter() - start
         reorientation = prediction.reorientation
         per_slice = reorientation.to_source_order(prediction.classifier).astype(np.float32)
-        result = SegmentationResult(volume, mask, probabilities, reorientation.slice_axis, per_slice, timings,
-                                    input_checks=checks.as_report())
-        result.report = build_report(result, self)
-        return result
+        return SegmentationResult(volume, mask, probabilities, reorientation.slice_axis, per_slice, timings,
+                                  input_checks=checks.as_report(), model=ModelInfo.of(self))
 
     @torch.inference_mode()
     def predict(self, volume: Volume, timings: dict | None = None) -> SlicePrediction:

@@ -14,7 +14,12 @@ def is_nifti(path: Path) -> bool:
 
 
 def load_volume(path, series_uid: str | None = None, exclude=()):
-    """Read a NIfTI file or a folder holding a DICOM series (not searching the folders in ``exclude``)."""
+    """Read a NIfTI file, a folder holding a DICOM series (not searching the folders in ``exclude``),
+    or a list of pydicom Datasets held in memory."""
+    if isinstance(path, (list, tuple)):
+        from neuroseg.io.discovery import load_dicom_datasets
+
+        return load_dicom_datasets(path, series_uid=series_uid)
     path = Path(path)
     if not path.exists():
         raise InputError(f"Input not found: {path}")

@@ -20,6 +20,7 @@ slice list, so ``meta["source_files"][k]`` is the file that holds slice ``k``.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from neuroseg.io.checks import check_dimensions, check_spacing, check_values
 from neuroseg.volume import Volume
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
+MEMORY = "<memory>"  # the "folder" of datasets held in memory
 
 # Relative deviation of one slice gap from the series' median gap that counts as a missing slice.
 GAP_TOLERANCE = 0.2
@@ -44,7 +46,11 @@ SKIPPED_NAMES = {"DICOMDIR"}
 
 @dataclass(frozen=True)
 class SliceHeader:
-    """One 2D image: a single-frame file (``frame`` None) or frame ``frame`` (1-based) of a multi-frame file."""
+    """One 2D image: a single-frame file (``frame`` None) or frame ``frame`` (1-based) of a multi-frame file.
+
+    ``path`` names where the image came from: a file, or for a dataset held in memory (as a listener
+    receives it) ``<memory>/SOPInstanceUID``, with the dataset itself in ``dataset``.
+    """
 
     path: str
     frame: int | None
@@ -58,6 +64,7 @@ class SliceHeader:
     intercept: float = 0.0
     instance_number: int = 0
     echo_number: int = 0
+    dataset: object = field(default=None, compare=False, repr=False)  # the in-memory Dataset, or None for a file
 
     @property
     def normal(self) -> np.ndarray:
@@ -157,18 +164,37 @@ def collect_series(folder, exclude=(), nifti: list | None = None) -> tuple[dict[
         except (OSError, ValueError, EOFError, KeyError, TypeError, AttributeError) as error:
             unreadable.append(f"{path}: unreadable DICOM header ({type(error).__name__}: {error})")
             continue
-        if dataset is None or "SeriesInstanceUID" not in dataset:
-            continue
-        uid = str(dataset.SeriesInstanceUID)
-        entry = series.setdefault(uid, SeriesHeaders(uid, dataset))
-        entry.files.append(str(path))
-        if str(dataset.get("Modality", "")).upper() in NON_IMAGE_MODALITIES or "Rows" not in dataset:
-            continue
-        try:
-            entry.slices.extend(slice_headers(dataset, str(path)))
-        except (ValueError, TypeError, AttributeError, IndexError, KeyError) as error:
-            entry.notes.append(f"left out {path.name}: no usable image geometry ({error})")
+        if dataset is not None:
+            _add_to_series(series, dataset, str(path))
     return series, unreadable
+
+
+def collect_datasets(datasets) -> dict[str, SeriesHeaders]:
+    """Group pydicom Datasets held in memory (pixel data included) by SeriesInstanceUID."""
+    series: dict[str, SeriesHeaders] = {}
+    for dataset in datasets:
+        name = f"{MEMORY}/{dataset.get('SOPInstanceUID', '')}"
+        _add_to_series(series, dataset, name, in_memory=True)
+    return series
+
+
+def _add_to_series(series: dict, dataset, name: str, in_memory: bool = False) -> None:
+    """File one header (and its 2D images) under its series; a header without a series is passed over."""
+    if "SeriesInstanceUID" not in dataset:
+        return
+    uid = str(dataset.SeriesInstanceUID)
+    entry = series.setdefault(uid, SeriesHeaders(uid, dataset))
+    entry.files.append(name)
+    if str(dataset.get("Modality", "")).upper() in NON_IMAGE_MODALITIES or "Rows" not in dataset:
+        return
+    try:
+        headers = slice_headers(dataset, name)
+    except (ValueError, TypeError, AttributeError, IndexError, KeyError) as error:
+        entry.notes.append(f"left out {Path(name).name}: no usable image geometry ({error})")
+        return
+    if in_memory:
+        headers = [dataclasses.replace(header, dataset=dataset) for header in headers]
+    entry.slices.extend(headers)
 
 
 def slice_headers(dataset, path: str) -> list[SliceHeader]:
@@ -302,16 +328,15 @@ def _drop_duplicates(slices: list, notes: list) -> tuple[list, str | None]:
 
 def _copies_differ(original: SliceHeader, copy: SliceHeader) -> str | None:
     """Why two files with one SOPInstanceUID are not the same image, or None when they are."""
-    import dataclasses
     import filecmp
 
     where = f"files {original.path} and {copy.path} have the same SOPInstanceUID {original.sop_instance_uid}"
     if dataclasses.replace(copy, path=original.path) != original:
         return f"{where} but different position, orientation, size or rescaling: remove the wrong one"
-    if filecmp.cmp(original.path, copy.path, shallow=False):
+    if original.dataset is None and copy.dataset is None and filecmp.cmp(original.path, copy.path, shallow=False):
         return None
     try:
-        same = np.array_equal(decode_file(original.path), decode_file(copy.path))
+        same = np.array_equal(decode_image(original), decode_image(copy))
     except InputError as error:
         return f"{where}, and one cannot be decoded ({error}): remove the broken one"
     return None if same else f"{where} but different pixel data: remove the wrong one"
@@ -335,29 +360,46 @@ def _drop_repeats(kept: list, normal: np.ndarray, notes: list) -> tuple[list, st
                   f"repeated acquisitions): not one 3D volume")
 
 
+def decode_image(header: SliceHeader) -> np.ndarray:
+    """The pixel data of the file or in-memory dataset that holds ``header``, as ``(frame, row, column)``."""
+    if header.dataset is not None:
+        return decode_dataset(header.dataset, header.path)
+    return decode_file(header.path)
+
+
 def decode_file(path) -> np.ndarray:
     """The pixel data of one file as ``(frame, row, column)``, MONOCHROME1 inverted; InputError when undecodable."""
     import pydicom
 
-    dataset = None
     try:
         dataset = pydicom.dcmread(path)
+    except (OSError, ValueError, EOFError, AttributeError) as error:
+        raise InputError(f"{path}: pixel data cannot be decoded: {_first_line(error)}") from error
+    return decode_dataset(dataset, path)
+
+
+def decode_dataset(dataset, name) -> np.ndarray:
+    """The pixel data of one Dataset as ``(frame, row, column)``; ``name`` says where it came from in errors."""
+    try:
         if int(dataset.get("SamplesPerPixel", 1)) != 1:
-            raise InputError(f"{path}: colour DICOM images are not MR intensities")
+            raise InputError(f"{name}: colour DICOM images are not MR intensities")
         pixels = dataset.pixel_array
     except InputError:
         raise
     except (OSError, ValueError, RuntimeError, AttributeError, NotImplementedError, EOFError) as error:
         syntax = getattr(getattr(dataset, "file_meta", None), "TransferSyntaxUID", None)
-        detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise InputError(f"{path}: pixel data cannot be decoded"
+        raise InputError(f"{name}: pixel data cannot be decoded"
                          + (f" (transfer syntax {getattr(syntax, 'name', syntax)})" if syntax else "")
-                         + f": {detail}") from error
+                         + f": {_first_line(error)}") from error
     if pixels.ndim == 2:
         pixels = pixels[None]
     if str(dataset.get("PhotometricInterpretation", "")).upper() == "MONOCHROME1":
         pixels = pixels.max() - pixels
     return pixels
+
+
+def _first_line(error: BaseException) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
 def read_pixels(plan: SeriesPlan) -> np.ndarray:
@@ -366,7 +408,7 @@ def read_pixels(plan: SeriesPlan) -> np.ndarray:
     cache: dict[str, np.ndarray] = {}
     for k, header in enumerate(plan.slices):
         if header.path not in cache:
-            cache = {header.path: decode_file(header.path)}  # a series rarely revisits a file out of order
+            cache = {header.path: decode_image(header)}  # a series rarely revisits a file out of order
         pixels = cache[header.path]
         frame = pixels[(header.frame or 1) - 1]
         if frame.shape != (header.rows, header.columns):
@@ -402,6 +444,7 @@ def read_volume(plan: SeriesPlan, folder, series_meta: dict | None = None) -> Vo
         "source_affine": affine.tolist(),  # RAS+, voxel [column, row, sorted slice]
         "source_shape": list(array.shape),
         "files": [s.path for s in plan.slices],
+        **_in_memory_sources(plan),
         "notes": list(plan.notes),
         "warnings": [],
         **(series_meta or {}),
@@ -409,5 +452,12 @@ def read_volume(plan: SeriesPlan, folder, series_meta: dict | None = None) -> Vo
     return Volume(array, affine, meta)
 
 
-__all__ = ["collect_series", "plan_series", "read_volume", "SeriesPlan", "SliceHeader",
+def _in_memory_sources(plan: SeriesPlan) -> dict:
+    """For datasets held in memory, the datasets of the kept slices: the SEG references them, no file does."""
+    if all(s.dataset is None for s in plan.slices):
+        return {}
+    return {"source_datasets": [s.dataset for s in plan.slices]}
+
+
+__all__ = ["collect_series", "collect_datasets", "plan_series", "read_volume", "SeriesPlan", "SliceHeader",
            "LPS_TO_RAS"]

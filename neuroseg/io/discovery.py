@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from neuroseg.errors import InputError
-from neuroseg.io.dicom import SeriesPlan, _int, collect_series, plan_series, read_volume
+from neuroseg.io.dicom import MEMORY, SeriesPlan, _int, collect_datasets, collect_series, plan_series, read_volume
 
 # Names that mark a FLAIR (fluid-attenuated inversion recovery) series in the text attributes.
 FLAIR_PATTERN = re.compile(r"flair|dark[\s_-]*fluid|fluid[\s_-]*att", re.IGNORECASE)
@@ -238,6 +238,16 @@ def scan_dicom(folder, exclude=()) -> Catalogue:
         raise InputError(f"Not a folder: {folder}")
     nifti: list = []
     found, unreadable = collect_series(folder, exclude, nifti)
+    return build_catalogue(folder, found, unreadable, nifti)
+
+
+def scan_datasets(datasets) -> Catalogue:
+    """As :func:`scan_dicom`, for pydicom Datasets held in memory (e.g. as a DICOM node receives them)."""
+    return build_catalogue(Path(MEMORY), collect_datasets(datasets))
+
+
+def build_catalogue(folder: Path, found: dict, unreadable=(), nifti=()) -> Catalogue:
+    """The studies of grouped series headers, each study's FLAIR chosen."""
     studies: dict[str, StudyInfo] = {}
     for uid, headers in found.items():
         dataset = headers.dataset
@@ -261,7 +271,7 @@ def scan_dicom(folder, exclude=()) -> Catalogue:
         study.series.sort(key=lambda s: (s.number, s.uid))
         choose_series(study)
     ordered = sorted(studies.values(), key=lambda s: (s.date, s.uid))
-    return Catalogue(folder, ordered, unreadable, nifti)
+    return Catalogue(folder, ordered, list(unreadable), list(nifti))
 
 
 def choose_series(study: StudyInfo) -> None:
@@ -384,10 +394,17 @@ def load_dicom_series(folder, series_uid: str | None = None, exclude=()):
     when it does not look like FLAIR, with a warning in ``meta["warnings"]``.
     Folders in ``exclude`` (e.g. the run's own output folder) are not searched.
     """
-    catalogue = scan_dicom(folder, exclude)
-    series = catalogue.select(series_uid)
-    return series.load()
+    return scan_dicom(folder, exclude).select(series_uid).load()
 
 
-__all__ = ["scan_dicom", "load_dicom_series", "walk_nifti", "describe_skipped", "flair_evidence", "choose_series",
+def load_dicom_datasets(datasets, series_uid: str | None = None):
+    """As :func:`load_dicom_series`, for pydicom Datasets held in memory (pixel data included).
+
+    The Volume's ``meta["source_datasets"]`` keeps the datasets of its slices, so a DICOM-SEG can
+    reference them with no file on disk.
+    """
+    return scan_datasets(datasets).select(series_uid).load()
+
+
+__all__ = ["scan_dicom", "scan_datasets", "load_dicom_series", "load_dicom_datasets", "walk_nifti", "describe_skipped", "flair_evidence", "choose_series",
            "orientation_label", "Catalogue", "StudyInfo", "SeriesInfo", "FolderWalk"]

@@ -50,3 +50,26 @@ def test_the_console_summary_names_the_dicom_instance_numbers(tmp_path):
     numbers = sorted(entry["instance_number"] for entry in report["tumour_slices_dicom"])
     assert _instances(report) == f"; DICOM instance numbers {_ranges(numbers)}" and len(numbers) >= 5
     assert _instances({"tumour_slices": [3]}) == ""
+
+
+def test_the_report_is_made_from_the_result_alone(tmp_path, tiny_model):
+    """Steps after segmenting add typed facts to the result; report.json says them, and the files written."""
+    import json
+
+    from neuroseg.export.writer import write_outputs
+
+    result = Segmenter(tiny_model, device="cpu").segment(blob_volume())
+    result.timings["load"] = 0.25
+    result.source.update(resolved_path="/data/scan.nii.gz")
+    result.notes.append("a note from the batch")
+    assert result.report["timings_s"]["load"] == 0.25
+    assert result.report["input"]["resolved_path"] == "/data/scan.nii.gz"
+    assert result.report["warnings"][-1] == "a note from the batch"
+    assert result.report["model"]["name"] == "tiny-test-model" and result.report["device"] == "cpu"
+    written = write_outputs(result, tmp_path / "out", listed_as={"mask.nii.gz": "sub-1_mask.nii.gz"},
+                            also_listed=["sub-1_mask.json"])
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["files"] == ["sub-1_mask.nii.gz", "qc.png", "viewer.html", "report.json", "sub-1_mask.json"]
+    assert [p.name for p in written][0] == "mask.nii.gz"  # written under its own name; the caller renames
+    assert {k: v for k, v in report.items() if k != "files"} == {k: v for k, v in json.loads(
+        json.dumps(result.report)).items() if k != "files"}

@@ -262,3 +262,17 @@ def test_cli_prints_each_message_on_one_line(tmp_path, tiny_model):
     failed = next(line for line in lines if line.startswith("failed:"))
     assert len(failed) > 100 and failed.startswith(f"failed: {name}: ") and "not a readable NIfTI" in failed
     assert "skipped 1 file: 1 in labelsTr/labelsTs (label maps, not scans)" in lines
+
+
+def test_no_viewer_batch_writes_no_pages_and_resumes_without_them(tmp_path, segmenter):
+    for name in ("one.nii.gz", "two.nii.gz"):
+        write_nifti(tmp_path / "in" / name)
+    out = tmp_path / "out"
+    first = run_batch(tmp_path / "in", out, segmenter=segmenter, workers=0, viewer=False)
+    assert set(statuses(first).values()) == {"done"}
+    for case in ("one", "two"):
+        assert not (out / case / "viewer.html").exists() and is_complete(out / case, "nifti", viewer=False)
+        assert not is_complete(out / case, "nifti")  # a run that writes pages would redo the case
+    assert "viewer.html" not in (out / "index.html").read_text()
+    again = run_batch(tmp_path / "in", out, segmenter=segmenter, workers=0, viewer=False)
+    assert set(statuses(again).values()) == {"done earlier"}

@@ -153,7 +153,7 @@ def test_a_seg_naming_flair_in_the_folder_is_no_flair_series(tmp_path):
 
     write_series(blob_volume(), tmp_path / "flair", series_uid="1.2.3")
     result = Segmenter(bright_model(), device="cpu").segment(tmp_path / "flair")
-    result = dataclasses.replace(result, report={"model": {"name": "lgg-flair"}})  # a FLAIR-named model
+    result = dataclasses.replace(result, model=dataclasses.replace(result.model, name="lgg-flair"))  # a FLAIR-named model
     write_dicom_seg(result, tmp_path / "flair" / "seg.dcm")
     (study,) = scan_dicom(tmp_path).studies
     seg = next(s for s in study.series if s.modality == "SEG")
