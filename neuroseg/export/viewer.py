@@ -5,6 +5,8 @@ The page inlines the vendored NiiVue build (``vendor/niivue.umd.js``, BSD-2-Clau
 volume and slice list, so it opens from a file with no network access. The mask is drawn either
 filled or as its outline (both precomputed here, each an overlay layer); an opacity slider and
 axial / coronal / sagittal / all-three views are offered. The crosshair starts on the tumour.
+When the input checks warned (or a run was forced past a refusal), a banner above the images
+says so, one line per flagged finding; it is plain HTML, so it shows even where WebGL does not.
 
 Writing it is cheap (``benchmarks/viewer_write.py``): the bundle is read once per process, the
 images are gzipped at level 1 and the page's parts are written one after another, never joined.
@@ -30,6 +32,7 @@ NIIVUE_VERSION = "0.69.0"
 NIIVUE_SHA256 = "47b896b77ec4a5be3ef1949c33ad393b6f45629921f326c279000bcf51bdb4af"
 VIEWS = ("multiplanar", "axial", "coronal", "sagittal")
 MASK_COLOUR = "red"  # a NiiVue colormap; the screenshot test looks for it
+BANNER_COLOUR = "#ffcc00"  # the input-check banner's background: not the mask's red (the screenshot test)
 
 
 def nifti_base64(array: np.ndarray, affine) -> str:
@@ -77,6 +80,28 @@ def tumour_centre_mm(mask) -> list[float] | None:
     return [round(float(v), 3) for v in (np.asarray(mask.affine) @ centre)[:3]]
 
 
+def input_check_lines(report: dict) -> list[str]:
+    """The banner's lines: the QC picture's title, then each flagged finding (measured, validated range,
+    why), most severe first; [] when every check was ok."""
+    from neuroseg.checks import REFUSE, WARN, qc_title
+
+    title = qc_title(report)
+    if not title:
+        return []
+    findings = (report.get("input_checks") or {}).get("findings", [])
+    flagged = [f for level in (REFUSE, WARN) for f in findings if f.get("level") == level]
+    return [title] + [str(f.get("line") or f.get("check", "")) for f in flagged]
+
+
+def banner_html(lines: list[str]) -> str:
+    """The warning banner for :func:`input_check_lines` ('' when there are none)."""
+    if not lines:
+        return ""
+    items = "".join(f"<li>{html.escape(line)}</li>" for line in lines[1:])
+    return (f'<div id="input-checks" role="alert"><strong>{html.escape(lines[0])}</strong>: this input differs '
+            f"from what the model was validated on; do not trust the result unchecked.<ul>{items}</ul></div>\n")
+
+
 def page_data(result) -> dict:
     """What the page shows besides the images: the report's summary, in plain JSON types."""
     report = result.report or {}
@@ -110,7 +135,8 @@ def page_parts(result) -> list[str]:
               "fill": nifti_base64(result.mask.array.astype(np.uint8), result.mask.affine),
               "outline": nifti_base64(outline(result.mask.array), result.mask.affine)}
     settings = {"window": [low, high], "colour": MASK_COLOUR, "views": VIEWS, **page_data(result)}
-    head = _HEAD.format(title=html.escape(f"neuroseg: {settings['source']}"), niivue_version=NIIVUE_VERSION)
+    head = _HEAD.format(title=html.escape(f"neuroseg: {settings['source']}"), niivue_version=NIIVUE_VERSION,
+                        banner_colour=BANNER_COLOUR, banner=banner_html(input_check_lines(result.report or {})))
     return [head, niivue_bundle(), "\n</script>\n<script>\nconst IMAGES = ", _script_json(images),
             ";\nconst SETTINGS = ", _script_json(settings), ";\n", _SCRIPT, _TAIL]
 
@@ -222,9 +248,14 @@ style-src 'unsafe-inline'; img-src data: blob:; connect-src data: blob:; worker-
 <title>{title}</title>
 <style>
   html, body {{ margin: 0; background: #000; color: #ddd; font: 13px sans-serif; }}
-  header {{ display: flex; gap: 1em; align-items: center; padding: 4px 8px; background: #222; height: 24px; }}
-  #stage {{ width: 100vw; height: calc(100vh - 96px); }}
-  #report {{ padding: 4px 8px; height: 54px; overflow: auto; }}
+  body {{ display: flex; flex-direction: column; height: 100vh; }}
+  header {{ display: flex; flex: none; gap: 1em; align-items: center; padding: 4px 8px; background: #222;
+            height: 24px; }}
+  #input-checks {{ flex: none; background: {banner_colour}; color: #000; padding: 4px 8px; max-height: 30vh;
+                   overflow: auto; }}
+  #input-checks ul {{ margin: 0; padding-left: 1.2em; }}
+  #stage {{ width: 100vw; flex: 1; min-height: 0; overflow: hidden; }}
+  #report {{ padding: 4px 8px; height: 54px; flex: none; overflow: auto; }}
   #warnings {{ color: #fc6; margin: 0; padding-left: 1.2em; }}
 </style>
 </head>
@@ -238,7 +269,7 @@ style-src 'unsafe-inline'; img-src data: blob:; connect-src data: blob:; worker-
   <label>opacity <input id="opacity" type="range" min="0" max="100" value="50"></label>
   <span id="opacity-value"></span>
 </header>
-<div id="stage"><canvas id="gl"></canvas></div>
+{banner}<div id="stage"><canvas id="gl"></canvas></div>
 <div id="report"><div id="summary"></div><ul id="warnings"></ul>
 <small>Research tool, not a medical device. Viewer: NiiVue {niivue_version} (BSD-2-Clause).</small></div>
 <script>
