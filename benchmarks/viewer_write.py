@@ -16,6 +16,7 @@ import argparse
 import json
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -60,7 +61,8 @@ def main():
            "min_s": round(min(seconds), 4), "median_cpu_s": round(statistics.median(cpu), 4),
            "first_cpu_s": round(cpu[0], 4), "page_bytes": size,
            "input_checks": result.report.get("input_checks", {}).get("level"),
-           "python": platform.python_version(), "machine": platform.machine()}
+           "python": platform.python_version(), "machine": platform.machine(),
+           "command": " ".join(["python", *sys.argv])}
     print(f"{row['volume']} {shape}: median {row['median_s']:.3f} s per page over {args.runs} writes "
           f"(first {row['first_s']:.3f} s, min {row['min_s']:.3f} s; CPU median {row['median_cpu_s']:.3f} s, "
           f"first {row['first_cpu_s']:.3f} s), page {size / 1e6:.2f} MB")
