@@ -5,11 +5,17 @@ The page inlines the vendored NiiVue build (``vendor/niivue.umd.js``, BSD-2-Clau
 volume and slice list, so it opens from a file with no network access. The mask is drawn either
 filled or as its outline (both precomputed here, each an overlay layer); an opacity slider and
 axial / coronal / sagittal / all-three views are offered. The crosshair starts on the tumour.
+When the input checks warned (or a run was forced past a refusal), a banner above the images
+says so, one line per flagged finding; it is plain HTML, so it shows even where WebGL does not.
+
+Writing it is cheap (``benchmarks/viewer_write.py``): the bundle is read once per process, the
+images are gzipped at level 1 and the page's parts are written one after another, never joined.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import gzip
 import html
 import json
@@ -17,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neuroseg.export.files import atomic_write_text
+from neuroseg.export.files import atomic_path, atomic_write_text
 
 VIEWER_FILE = "viewer.html"
 INDEX_FILE = "index.html"
@@ -26,6 +32,7 @@ NIIVUE_VERSION = "0.69.0"
 NIIVUE_SHA256 = "47b896b77ec4a5be3ef1949c33ad393b6f45629921f326c279000bcf51bdb4af"
 VIEWS = ("multiplanar", "axial", "coronal", "sagittal")
 MASK_COLOUR = "red"  # a NiiVue colormap; the screenshot test looks for it
+BANNER_COLOUR = "#ffcc00"  # the input-check banner's background: not the mask's red (the screenshot test)
 
 
 def nifti_base64(array: np.ndarray, affine) -> str:
@@ -35,7 +42,8 @@ def nifti_base64(array: np.ndarray, affine) -> str:
     image = nib.Nifti1Image(array, np.asarray(affine, dtype=np.float64))
     image.set_qform(image.affine, code=1)
     image.set_sform(image.affine, code=1)
-    return base64.b64encode(gzip.compress(image.to_bytes(), compresslevel=6, mtime=0)).decode("ascii")
+    # level 1: 4-7x faster than the default 6 on a FLAIR, for 3-6 % more bytes (the page's main cost)
+    return base64.b64encode(gzip.compress(image.to_bytes(), compresslevel=1, mtime=0)).decode("ascii")
 
 
 def compact_image(array: np.ndarray) -> np.ndarray:
@@ -72,6 +80,28 @@ def tumour_centre_mm(mask) -> list[float] | None:
     return [round(float(v), 3) for v in (np.asarray(mask.affine) @ centre)[:3]]
 
 
+def input_check_lines(report: dict) -> list[str]:
+    """The banner's lines: the QC picture's title, then each flagged finding (measured, validated range,
+    why), most severe first; [] when every check was ok."""
+    from neuroseg.checks import REFUSE, WARN, qc_title
+
+    title = qc_title(report)
+    if not title:
+        return []
+    findings = (report.get("input_checks") or {}).get("findings", [])
+    flagged = [f for level in (REFUSE, WARN) for f in findings if f.get("level") == level]
+    return [title] + [str(f.get("line") or f.get("check", "")) for f in flagged]
+
+
+def banner_html(lines: list[str]) -> str:
+    """The warning banner for :func:`input_check_lines` ('' when there are none)."""
+    if not lines:
+        return ""
+    items = "".join(f"<li>{html.escape(line)}</li>" for line in lines[1:])
+    return (f'<div id="input-checks" role="alert"><strong>{html.escape(lines[0])}</strong>: this input differs '
+            f"from what the model was validated on; do not trust the result unchecked.<ul>{items}</ul></div>\n")
+
+
 def page_data(result) -> dict:
     """What the page shows besides the images: the report's summary, in plain JSON types."""
     report = result.report or {}
@@ -90,17 +120,30 @@ def page_data(result) -> dict:
     }
 
 
-def viewer_html(result) -> str:
-    """The page for one result (the scan ``result.image`` with ``result.mask`` over it)."""
+@functools.cache
+def niivue_bundle() -> str:
+    """The vendored NiiVue build (2.3 MB, in every page), read once per process."""
+    return NIIVUE_FILE.read_text(encoding="utf-8")
+
+
+def page_parts(result) -> list[str]:
+    """The page for one result (the scan ``result.image`` with ``result.mask`` over it), in parts:
+    the bundle and the images are most of its 4 MB, so they are not copied into one string."""
     image = result.image
     low, high = display_window(np.asarray(image.array))
     images = {"flair": nifti_base64(compact_image(image.array), image.affine),
               "fill": nifti_base64(result.mask.array.astype(np.uint8), result.mask.affine),
               "outline": nifti_base64(outline(result.mask.array), result.mask.affine)}
     settings = {"window": [low, high], "colour": MASK_COLOUR, "views": VIEWS, **page_data(result)}
-    return _PAGE.format(title=html.escape(f"neuroseg: {settings['source']}"), niivue=NIIVUE_FILE.read_text(),
-                        niivue_version=NIIVUE_VERSION, images=_script_json(images),
-                        settings=_script_json(settings), script=_SCRIPT)
+    head = _HEAD.format(title=html.escape(f"neuroseg: {settings['source']}"), niivue_version=NIIVUE_VERSION,
+                        banner_colour=BANNER_COLOUR, banner=banner_html(input_check_lines(result.report or {})))
+    return [head, niivue_bundle(), "\n</script>\n<script>\nconst IMAGES = ", _script_json(images),
+            ";\nconst SETTINGS = ", _script_json(settings), ";\n", _SCRIPT, _TAIL]
+
+
+def viewer_html(result) -> str:
+    """The page for one result, as one string."""
+    return "".join(page_parts(result))
 
 
 def _script_json(value) -> str:
@@ -110,7 +153,10 @@ def _script_json(value) -> str:
 
 def write_viewer(result, path) -> Path:
     """Write the viewer page of ``result`` to ``path`` atomically; returns ``path``."""
-    return atomic_write_text(Path(path), viewer_html(result))
+    path, parts = Path(path), page_parts(result)
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as handle:
+        handle.writelines(parts)
+    return path
 
 
 def index_html(rows: list[dict], folder: Path) -> str:
@@ -193,7 +239,7 @@ show().catch(error => {
 });
 """
 
-_PAGE = """<!DOCTYPE html>
+_HEAD = """<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -202,9 +248,14 @@ style-src 'unsafe-inline'; img-src data: blob:; connect-src data: blob:; worker-
 <title>{title}</title>
 <style>
   html, body {{ margin: 0; background: #000; color: #ddd; font: 13px sans-serif; }}
-  header {{ display: flex; gap: 1em; align-items: center; padding: 4px 8px; background: #222; height: 24px; }}
-  #stage {{ width: 100vw; height: calc(100vh - 96px); }}
-  #report {{ padding: 4px 8px; height: 54px; overflow: auto; }}
+  body {{ display: flex; flex-direction: column; height: 100vh; }}
+  header {{ display: flex; flex: none; gap: 1em; align-items: center; padding: 4px 8px; background: #222;
+            height: 24px; }}
+  #input-checks {{ flex: none; background: {banner_colour}; color: #000; padding: 4px 8px; max-height: 30vh;
+                   overflow: auto; }}
+  #input-checks ul {{ margin: 0; padding-left: 1.2em; }}
+  #stage {{ width: 100vw; flex: 1; min-height: 0; overflow: hidden; }}
+  #report {{ padding: 4px 8px; height: 54px; flex: none; overflow: auto; }}
   #warnings {{ color: #fc6; margin: 0; padding-left: 1.2em; }}
 </style>
 </head>
@@ -218,16 +269,14 @@ style-src 'unsafe-inline'; img-src data: blob:; connect-src data: blob:; worker-
   <label>opacity <input id="opacity" type="range" min="0" max="100" value="50"></label>
   <span id="opacity-value"></span>
 </header>
-<div id="stage"><canvas id="gl"></canvas></div>
+{banner}<div id="stage"><canvas id="gl"></canvas></div>
 <div id="report"><div id="summary"></div><ul id="warnings"></ul>
 <small>Research tool, not a medical device. Viewer: NiiVue {niivue_version} (BSD-2-Clause).</small></div>
 <script>
-{niivue}
-</script>
-<script>
-const IMAGES = {images};
-const SETTINGS = {settings};
-{script}
+"""
+# page_parts puts the NiiVue build, IMAGES, SETTINGS and _SCRIPT between _HEAD and _TAIL
+
+_TAIL = """
 </script>
 </body>
 </html>
