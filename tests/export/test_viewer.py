@@ -47,7 +47,7 @@ def result_with_mask(segmenter, volume, mask):
 
 def with_checks(result, checks: InputChecks):
     """``result`` as if its input checks had found ``checks``."""
-    return dataclasses.replace(result, report=dict(result.report, input_checks=checks.as_report()))
+    return dataclasses.replace(result, input_checks=checks.as_report())
 
 
 def all_ok(result):
