@@ -21,7 +21,7 @@ pytest.importorskip("pynetdicom", reason="needs the pacs extra: pip install 'neu
 pytest.importorskip("dicomweb_client", reason="needs the pacs extra: pip install 'neuroseg[pacs]'")
 
 from neuroseg.net.address import parse_peer  # noqa: E402
-from neuroseg.net.listen import FAILED, SENT, Listener, ListenerConfig, StudyStates  # noqa: E402
+from neuroseg.net.listen import FAILED, SENDING, SENT, Listener, ListenerConfig, StudyStates  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -135,7 +135,7 @@ def test_destination_down_then_up(tmp_path, listening, listener_port):
         assert c_store(files, listener_port) == [0] * len(files)
         wait_for(lambda: (StudyStates(tmp_path / "spool" / "state").get(study["study_uid"]) or {}).get("attempts", 0)
                  >= 2, what="two failed attempts")
-        assert state(tmp_path / "spool", study["study_uid"]) == "segmented"
+        assert state(tmp_path / "spool", study["study_uid"]) == SENDING  # queued: started, not confirmed
         later = start_orthanc(tmp_path / "later", dicom_port=dicom_port)
         later.ae_title = "LATER"
         try:
