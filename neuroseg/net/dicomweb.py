@@ -46,6 +46,21 @@ def stow(datasets: list, client, names=None) -> list[Outcome]:
     return outcomes
 
 
+def held_instances(datasets: list, client) -> set[str]:
+    """The SOPInstanceUIDs of ``datasets`` that the server holds: QIDO-RS, the dataset's study searched for
+    its SOPInstanceUID. Only a match that names the UID counts. NetworkError when the server cannot be
+    reached or answers with an HTTP error."""
+    held = set()
+    for dataset in datasets:
+        study, uid = str(dataset.StudyInstanceUID), str(dataset.SOPInstanceUID)
+        found = _retrying(lambda: client.search_for_instances(study_instance_uid=study,
+                                                              search_filters={"SOPInstanceUID": uid}),
+                          client.base_url)
+        if any(uid in ((item.get("00080018") or {}).get("Value") or []) for item in found or []):
+            held.add(uid)
+    return held
+
+
 def fetch_study(client, study_uid: str, folder: Path) -> list[Path]:
     """QIDO-RS the study's instances, WADO-RS the study; every instance saved under ``folder`` by UIDs."""
     from neuroseg.net.spool import save_instance

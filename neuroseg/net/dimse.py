@@ -69,6 +69,41 @@ def store(datasets: list, peer: Peer, ae_title: str = DEFAULT_AE_TITLE, names=No
     return outcomes
 
 
+def held_instances(datasets: list, peer: Peer, ae_title: str = DEFAULT_AE_TITLE) -> set[str]:
+    """The SOPInstanceUIDs of ``datasets`` that ``peer`` holds: one C-FIND (study root, IMAGE level, the
+    dataset's study, series and instance UIDs) each, in one association. Only a match that names the UID
+    counts. NetworkError when the peer cannot be reached or does not answer a query with success."""
+    from pydicom.dataset import Dataset
+    from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind
+
+    ae = _new_ae(ae_title)
+    ae.add_requested_context(StudyRootQueryRetrieveInformationModelFind)
+    assoc = _associate(ae, peer)
+    held = set()
+    try:
+        for dataset in datasets:
+            query = Dataset()
+            query.QueryRetrieveLevel = "IMAGE"
+            query.StudyInstanceUID = dataset.StudyInstanceUID
+            query.SeriesInstanceUID = dataset.SeriesInstanceUID
+            query.SOPInstanceUID = uid = str(dataset.SOPInstanceUID)
+            try:
+                replies = list(assoc.send_c_find(query, StudyRootQueryRetrieveInformationModelFind))
+            except (ValueError, RuntimeError) as error:  # e.g. the peer accepted no C-FIND context
+                raise NetworkError(f"{peer} cannot be queried: {error}") from error
+            final = replies[-1][0] if replies else None
+            if not final or int(final.Status) != 0x0000:
+                code = f"status 0x{int(final.Status):04X}" if final else "no reply"
+                raise NetworkError(f"{peer} refused the C-FIND ({code})")
+            if any(status.Status in (0xFF00, 0xFF01) and identifier is not None
+                   and str(identifier.get("SOPInstanceUID", "")) == uid for status, identifier in replies[:-1]):
+                held.add(uid)
+    finally:
+        if assoc.is_established:
+            assoc.release()
+    return held
+
+
 def _syntax(dataset):
     from pydicom.uid import ExplicitVRLittleEndian
 

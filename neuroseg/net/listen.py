@@ -4,14 +4,23 @@ Spool layout (everything named by UIDs, never by patient data)::
 
     SPOOL/incoming/STUDY/SERIES/SOP.dcm   every accepted instance, written atomically before success is answered
     SPOOL/results/STUDY/                  seg.dcm, qc.png, report.json of the study
-    SPOOL/state/STUDY.json                received -> segmented -> sent, or failed (with why)
+    SPOOL/state/STUDY.json                received -> segmented -> sending -> sent, or failed (with why)
 
 Nothing is lost: an instance is acknowledged only once it is on disk; a study's state is written only
-after the step it names is complete, so a restart redoes at most the step that was interrupted. A
-study is never sent twice: it is sent only from the ``segmented`` state and marked ``sent`` as soon as
-the destination confirms. (A kill between the confirmation and that mark resends the *same* SEG
-instance, same SOPInstanceUID, which the destination stores once.) A destination that is down leaves
-the study ``segmented`` and it is retried every ``retry_seconds``.
+after the step it names is complete (``sending`` alone is written as its step starts), so a restart
+redoes at most the step that was interrupted.
+
+A study is not sent twice. Before the first byte of a send, the SOPInstanceUIDs of its results are
+recorded (state ``sending``, with ``sending_uids``); the state becomes ``sent`` as soon as the
+destination confirms. A study found ``sending`` -- after a kill between the confirmation and that
+write, or on a retry after a failed attempt -- is first looked up at the destination (C-FIND at IMAGE
+level, or QIDO-RS by SOPInstanceUID in the study): what it holds is not sent again, and when it holds
+everything the study is marked ``sent`` without sending. Only when that query is refused or fails (a
+PACS that does not let this AE title query, a destination that is down, an unexpected answer) is the
+*same* instance, same SOPInstanceUID, sent again, which a destination stores once; one log line says
+so. The check trusts the destination: one that confirms a store before it can find the instance
+would get it once more, under the same UID. A destination that is down leaves the study queued
+(``sending``) and it is retried every ``retry_seconds``.
 """
 
 from __future__ import annotations
@@ -28,7 +37,7 @@ from neuroseg.errors import InputError, NeurosegError
 from neuroseg.export.files import atomic_write_text
 from neuroseg.net.spool import check_uid, folder_bytes, instance_path, remove_partial_files, save_instance
 
-RECEIVED, SEGMENTED, SENT, FAILED = "received", "segmented", "sent", "failed"
+RECEIVED, SEGMENTED, SENDING, SENT, FAILED = "received", "segmented", "sending", "sent", "failed"
 # DICOM C-STORE statuses (PS3.4 B.2.3)
 SUCCESS, OUT_OF_RESOURCES, CANNOT_UNDERSTAND = 0x0000, 0xA700, 0xC000
 
@@ -138,7 +147,7 @@ class Listener:
         record = self.states.get(study)
         if record is None or record["state"] == FAILED:
             self.states.set(study, RECEIVED, error="")
-        elif record["state"] in (SEGMENTED, SENT):
+        elif record["state"] in (SEGMENTED, SENDING, SENT):
             self._count(event, "late")
         self._count(event, "stored", study)
         return SUCCESS
@@ -180,7 +189,7 @@ class Listener:
             if record["state"] == RECEIVED and self.is_stable(study):
                 self.segment(study)
                 did = True
-            elif record["state"] == SEGMENTED and time.time() >= record.get("next_try", 0):
+            elif record["state"] in (SEGMENTED, SENDING) and time.time() >= record.get("next_try", 0):
                 self.send(study)
                 did = True
         return did
@@ -220,25 +229,55 @@ class Listener:
         return found[0].chosen
 
     def send(self, study: str) -> None:
-        from neuroseg.net.send import send
+        """Send the study's results. The SOPInstanceUIDs are recorded (state ``sending``) before the first
+        byte goes out; a study found ``sending`` (a restart, or a retry) first asks the destination which
+        of them it already holds, and sends only the others."""
+        from neuroseg.net.send import read_datasets, result_files, send_datasets
 
         record = self.states.get(study) or {}
+        state = record.get("state", SEGMENTED)
         try:
-            outcomes = send(self.results / study, peer=self.config.peer, client=self.config.client,
-                            ae_title=self.config.ae_title)
+            files = result_files(self.results / study)
+            datasets = read_datasets(files)
+            uids = [str(ds.SOPInstanceUID) for ds in datasets]
+            held = self._held(study, datasets) if state == SENDING else set()
+            if state != SENDING:
+                state = SENDING
+                self.states.set(study, SENDING, sending_uids=uids)
+            todo = [(ds, f.name) for ds, f in zip(datasets, files) if str(ds.SOPInstanceUID) not in held]
+            outcomes = send_datasets([ds for ds, _ in todo], [name for _, name in todo], peer=self.config.peer,
+                                     client=self.config.client, ae_title=self.config.ae_title) if todo else []
             refused = [o for o in outcomes if not o.stored]
             problem = refused[0].detail if refused else None
         except NeurosegError as error:
             problem = str(error).splitlines()[0]
         if problem is None:
-            self.states.set(study, SENT, seg_sop_instance_uids=[o.sop_instance_uid for o in outcomes],
-                            sent=time.time())
-            log(f"study {study}: sent {len(outcomes)} instance(s) to {self._destination()}")
+            self.states.set(study, SENT, seg_sop_instance_uids=uids, sent=time.time())
+            if outcomes:
+                log(f"study {study}: sent {len(outcomes)} instance(s) to {self._destination()}")
+            else:
+                log(f"study {study}: {self._destination()} already holds {', '.join(uids)} from the interrupted "
+                    f"send; marked sent without sending again")
             return
         attempts = int(record.get("attempts", 0)) + 1
-        self.states.set(study, SEGMENTED, attempts=attempts, next_try=time.time() + self.config.retry_seconds,
+        self.states.set(study, state, attempts=attempts, next_try=time.time() + self.config.retry_seconds,
                         error=problem)
         log(f"study {study}: not sent (attempt {attempts}): {problem}; retry in {self.config.retry_seconds:g} s")
+
+    def _held(self, study: str, datasets: list) -> set[str]:
+        """Which of ``datasets`` the destination already holds; none (and one log line) when it cannot say."""
+        from neuroseg.net.send import held_instances
+
+        try:
+            return held_instances(datasets, peer=self.config.peer, client=self.config.client,
+                                  ae_title=self.config.ae_title)
+        except Exception as error:  # refused, unreachable or a bug: resending the same UIDs is always safe
+            reason = str(error).splitlines()[0] if isinstance(error, NeurosegError) else \
+                f"{type(error).__name__}: {error}"
+            log(f"study {study}: cannot ask {self._destination()} whether it already holds "
+                f"{', '.join(str(ds.SOPInstanceUID) for ds in datasets)} ({reason}); sending the same "
+                f"instance(s) again, which the destination stores once")
+            return set()
 
     def _destination(self) -> str:
         return str(self.config.peer) if self.config.peer else self.config.client.base_url
@@ -260,7 +299,7 @@ class Listener:
 
         removed = remove_partial_files(self.incoming)
         self.spool_bytes = folder_bytes(self.config.spool)
-        pending = {s: r["state"] for s, r in self.states.all().items() if r["state"] in (RECEIVED, SEGMENTED)}
+        pending = {s: r["state"] for s, r in self.states.all().items() if r["state"] in (RECEIVED, SEGMENTED, SENDING)}
         ae = AE(ae_title=self.config.ae_title)
         ae.dimse_timeout, ae.network_timeout = 120, 300  # a slow sender is waited for, not dropped
         ae.supported_contexts = AllStoragePresentationContexts
@@ -294,4 +333,4 @@ class Listener:
             log("stopped")
 
 
-__all__ = ["Listener", "ListenerConfig", "StudyStates", "RECEIVED", "SEGMENTED", "SENT", "FAILED"]
+__all__ = ["Listener", "ListenerConfig", "StudyStates", "RECEIVED", "SEGMENTED", "SENDING", "SENT", "FAILED"]

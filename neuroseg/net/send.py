@@ -38,11 +38,25 @@ def read_datasets(files) -> list:
 
 def send(path, *, peer=None, client=None, ae_title: str = "NEUROSEG"):
     """Send the results at ``path`` by C-STORE to ``peer`` or by STOW-RS through ``client``; one Outcome each."""
+    files = result_files(path)
+    return send_datasets(read_datasets(files), [p.name for p in files], peer=peer, client=client, ae_title=ae_title)
+
+
+def send_datasets(datasets: list, names: list, *, peer=None, client=None, ae_title: str = "NEUROSEG"):
+    """C-STORE ``datasets`` to ``peer``, or STOW-RS them through ``client``; one Outcome each."""
     from neuroseg.net import dicomweb, dimse
 
-    files = result_files(path)
-    datasets = read_datasets(files)
-    names = [p.name for p in files]
     if peer is not None:
         return dimse.store(datasets, peer, ae_title=ae_title, names=names)
     return dicomweb.stow(datasets, client, names=names)
+
+
+def held_instances(datasets: list, *, peer=None, client=None, ae_title: str = "NEUROSEG") -> set[str]:
+    """The SOPInstanceUIDs of ``datasets`` that the destination says it holds (C-FIND or QIDO-RS).
+
+    NetworkError when it cannot be reached or refuses the query."""
+    from neuroseg.net import dicomweb, dimse
+
+    if peer is not None:
+        return dimse.held_instances(datasets, peer, ae_title=ae_title)
+    return dicomweb.held_instances(datasets, client)

@@ -21,7 +21,7 @@ pytest.importorskip("pynetdicom", reason="needs the pacs extra: pip install 'neu
 pytest.importorskip("dicomweb_client", reason="needs the pacs extra: pip install 'neuroseg[pacs]'")
 
 from neuroseg.net.address import parse_peer  # noqa: E402
-from neuroseg.net.listen import FAILED, SENT, Listener, ListenerConfig, StudyStates  # noqa: E402
+from neuroseg.net.listen import FAILED, SENDING, SENT, Listener, ListenerConfig, StudyStates  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -135,7 +135,7 @@ def test_destination_down_then_up(tmp_path, listening, listener_port):
         assert c_store(files, listener_port) == [0] * len(files)
         wait_for(lambda: (StudyStates(tmp_path / "spool" / "state").get(study["study_uid"]) or {}).get("attempts", 0)
                  >= 2, what="two failed attempts")
-        assert state(tmp_path / "spool", study["study_uid"]) == "segmented"
+        assert state(tmp_path / "spool", study["study_uid"]) == SENDING  # queued: started, not confirmed
         later = start_orthanc(tmp_path / "later", dicom_port=dicom_port)
         later.ae_title = "LATER"
         try:
@@ -225,8 +225,25 @@ def test_spool_full_refuses_with_a_dicom_status(tmp_path, listening, listener_po
 
 # --- killed and restarted: a real process, SIGKILL, then a restart ---
 
-def start_process(spool, port, orthanc, model):
-    command = [sys.executable, "-m", "neuroseg.cli", "listen", "--spool", str(spool), "--port", str(port),
+# ``python -c`` this instead of ``-m neuroseg.cli``: the same listener, which exits hard (as a kill would)
+# right after the destination confirmed a send and before the ``sent`` state is written
+EXIT_AFTER_CONFIRMATION = """
+import os, runpy, sys
+from neuroseg.net import listen
+write = listen.StudyStates.set
+def set_state(self, study, state, **details):
+    if state == listen.SENT:
+        print("test: exiting hard after the destination confirmed", file=sys.stderr, flush=True)
+        os._exit(9)
+    return write(self, study, state, **details)
+listen.StudyStates.set = set_state
+runpy.run_module("neuroseg.cli", run_name="__main__", alter_sys=True)
+"""
+
+
+def start_process(spool, port, orthanc, model, exit_after_confirmation=False):
+    program = ["-c", EXIT_AFTER_CONFIRMATION] if exit_after_confirmation else ["-m", "neuroseg.cli"]
+    command = [sys.executable, *program, "listen", "--spool", str(spool), "--port", str(port),
                "--send-to", orthanc.peer, "--stable-seconds", "2", "--retry-seconds", "0.5",
                "--model", str(model), "--device", "cpu"]
     env = dict(os.environ, PYTHONPATH=str(REPO))
@@ -280,3 +297,124 @@ def test_killed_while_receiving_and_while_segmenting_then_restarted(tmp_path, or
     log = "".join(lines)
     assert "Doe" not in log and "PID-0001" not in log
     assert json.loads((spool / "state" / f"{first_study['study_uid']}.json").read_text())["state"] == SENT
+
+
+def test_killed_between_the_confirmation_and_the_sent_state_then_restarted(tmp_path, orthanc, tiny_model,
+                                                                             listener_port):
+    """What holds: the SEG's UID was recorded before the C-STORE; the restarted node finds it in Orthanc
+    (C-FIND) and marks the study sent without storing it again; Orthanc holds the SEG once."""
+    spool = tmp_path / "spool"
+    files, study = flair_study(tmp_path / "a")
+    uid = study["study_uid"]
+    process, lines = start_process(spool, listener_port, orthanc, tiny_model, exit_after_confirmation=True)
+    try:
+        assert c_store(files, listener_port) == [0] * len(files)
+        assert process.wait(300) == 9, "".join(lines)
+        record = StudyStates(spool / "state").get(uid)
+        assert record["state"] == SENDING
+        segs = orthanc.instances(uid, "SEG")
+        assert [seg["MainDicomTags"]["SOPInstanceUID"] for seg in segs] == record["sending_uids"]
+        process, lines = start_process(spool, listener_port, orthanc, tiny_model)
+        wait_for(lambda: state(spool, uid) == SENT, what="the study marked sent")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    log = "".join(lines)
+    assert "1 studies to finish from before" in log
+    assert f"already holds {record['sending_uids'][0]} from the interrupted send" in log
+    assert " sent 1 instance" not in log and "sending the same instance" not in log
+    assert [seg["ID"] for seg in orthanc.instances(uid, "SEG")] == [seg["ID"] for seg in segs]
+
+
+class Crash(Exception):
+    """Stands for a kill: raised where the ``sent`` state would be written."""
+
+
+def crash_at_sent(monkeypatch):
+    write = StudyStates.set
+
+    def set_state(self, study, state, **details):
+        if state == SENT:
+            raise Crash(study)
+        return write(self, study, state, **details)
+
+    monkeypatch.setattr(StudyStates, "set", set_state)
+    return write
+
+
+def work_until(listener, condition, what):
+    """Drive the listener's worker in this thread until ``condition()``."""
+    def done():
+        listener.step()
+        return condition()
+
+    return wait_for(done, what=what)
+
+
+def crashed_then_restarted(tmp_path, listener_port, monkeypatch, sends, **settings):
+    """A study received and sent by one listener that 'dies' at the ``sent`` write; then a second listener
+    on the same spool, with ``sends`` counting what it sends, runs until the study is sent; (study, record)."""
+    from neuroseg.inference import Segmenter
+    import neuroseg.net.send as send
+    from tests.conftest import bright_model
+
+    settings = dict(spool=tmp_path / "spool", port=listener_port, stable_seconds=0.3, retry_seconds=0.3,
+                    **settings)
+    files, study = flair_study(tmp_path / "source")
+    uid = study["study_uid"]
+    write = crash_at_sent(monkeypatch)
+    first = Listener(ListenerConfig(**settings), Segmenter(bright_model(), device="cpu"))
+    first.start()
+    try:
+        assert c_store(files, listener_port) == [0] * len(files)
+        with pytest.raises(Crash):
+            work_until(first, lambda: False, "the crash")
+    finally:
+        first.server.shutdown()
+    record = StudyStates(tmp_path / "spool" / "state").get(uid)
+    assert record["state"] == SENDING
+    monkeypatch.setattr(StudyStates, "set", write)
+    real_send = send.send_datasets
+
+    def counted(datasets, names, **kwargs):
+        sends.extend(str(ds.SOPInstanceUID) for ds in datasets)
+        return real_send(datasets, names, **kwargs)
+
+    monkeypatch.setattr(send, "send_datasets", counted)
+    second = Listener(ListenerConfig(**settings), Segmenter(bright_model(), device="cpu"))
+    second.start()
+    try:
+        work_until(second, lambda: state(tmp_path / "spool", uid) == SENT, "the study marked sent")
+    finally:
+        second.server.shutdown()
+    return uid, record
+
+
+def test_stow_crash_between_the_confirmation_and_the_sent_state(tmp_path, orthanc, listener_port, monkeypatch,
+                                                                capsys):
+    """What holds: after the crash the restarted node finds the SEG by QIDO-RS and does not STOW it again."""
+    from tests.net.test_send_pull import web_client
+
+    sends = []
+    uid, record = crashed_then_restarted(tmp_path, listener_port, monkeypatch, sends, client=web_client(orthanc))
+    assert sends == []
+    assert "marked sent without sending again" in capsys.readouterr().err
+    segs = orthanc.instances(uid, "SEG")
+    assert [seg["MainDicomTags"]["SOPInstanceUID"] for seg in segs] == record["sending_uids"]
+
+
+def test_query_refused_after_a_crash_resends_the_same_instance_once(tmp_path, orthanc, listener_port,
+                                                                      monkeypatch, capsys):
+    """What holds: when the destination refuses the C-FIND (an AE title it does not list), the restarted node
+    says so in one line and sends the same SEG again, same UID; Orthanc still holds it once."""
+    sends = []
+    uid, record = crashed_then_restarted(tmp_path, listener_port, monkeypatch, sends, ae_title="STRANGER",
+                                         peer=parse_peer(orthanc.peer))
+    assert sends == record["sending_uids"]
+    err = capsys.readouterr().err
+    assert err.count("sending the same instance(s) again") == 1 and "refused the C-FIND" in err
+    segs = orthanc.instances(uid, "SEG")
+    assert [seg["MainDicomTags"]["SOPInstanceUID"] for seg in segs] == record["sending_uids"]
