@@ -251,6 +251,8 @@ class Listener:
             problem = refused[0].detail if refused else None
         except NeurosegError as error:
             problem = str(error).splitlines()[0]
+        except Exception as error:  # a bug or an unwrapped network error must not stop the node: retry later
+            problem = f"internal error: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
         if problem is None:
             self.states.set(study, SENT, seg_sop_instance_uids=uids, sent=time.time())
             if outcomes:

@@ -418,3 +418,38 @@ def test_query_refused_after_a_crash_resends_the_same_instance_once(tmp_path, or
     assert err.count("sending the same instance(s) again") == 1 and "refused the C-FIND" in err
     segs = orthanc.instances(uid, "SEG")
     assert [seg["MainDicomTags"]["SOPInstanceUID"] for seg in segs] == record["sending_uids"]
+
+
+def test_an_unexpected_error_while_sending_is_retried_and_the_node_goes_on(tmp_path, orthanc, listener_port,
+                                                                           monkeypatch, capsys):
+    """What holds: an error that is not neuroseg's own (a bug, an unwrapped network error) while sending leaves
+    the study queued with why, the worker loop goes on, and the next try stores the SEG once."""
+    from neuroseg.inference import Segmenter
+    import neuroseg.net.send as send
+    from tests.conftest import bright_model
+
+    files, study = flair_study(tmp_path / "source")
+    uid = study["study_uid"]
+    real_send, calls = send.send_datasets, []
+
+    def fails_once(datasets, names, **kwargs):
+        calls.append(len(datasets))
+        if len(calls) == 1:
+            raise RuntimeError("connection reset by a proxy")
+        return real_send(datasets, names, **kwargs)
+
+    monkeypatch.setattr(send, "send_datasets", fails_once)
+    node = Listener(ListenerConfig(spool=tmp_path / "spool", port=listener_port, stable_seconds=0.3,
+                                   retry_seconds=0.3, peer=parse_peer(orthanc.peer)),
+                    Segmenter(bright_model(), device="cpu"))
+    node.start()
+    try:
+        assert c_store(files, listener_port) == [0] * len(files)
+        work_until(node, lambda: len(calls) >= 1, "the first send")
+        record = StudyStates(tmp_path / "spool" / "state").get(uid)
+        assert record["state"] == SENDING and "internal error: RuntimeError" in record["error"]
+        work_until(node, lambda: state(tmp_path / "spool", uid) == SENT, "the study sent on the retry")
+    finally:
+        node.server.shutdown()
+    assert len(orthanc.instances(uid, "SEG")) == 1
+    assert "retry in" in capsys.readouterr().err
