@@ -47,6 +47,8 @@ def friendly_errors(command):
 
         try:
             return command(*args, **kwargs)
+        except typer.Exit:  # typer.Exit is a RuntimeError: a command's own exit code, passed on
+            raise
         except NeurosegError as error:
             _fail(str(error), error.exit_code)
         except KeyboardInterrupt:
@@ -102,6 +104,16 @@ def run(
                                            "as a DICOM Secondary Capture in the source study (DICOM input only)."),
 ):
     """Segment one scan and write mask, report, QC picture and viewer page into OUTPUT."""
+    segment_into(input, output, model=model, device=device, probabilities=probabilities, series=series,
+                 output_format=output_format, force=force, force_input=force_input, viewer=viewer,
+                 secondary_capture=secondary_capture)
+
+
+def segment_into(input: Path, output: Path, *, model=None, device: str = "auto", probabilities: bool = False,
+                 series: str | None = None, output_format: str = "nifti", force: bool = False,
+                 force_input: bool = False, viewer: bool = True, secondary_capture: bool = False) -> None:
+    """What ``run`` does, as a plain function other commands call (``pull --run``): typer's option
+    defaults exist only when typer calls a command, so a command must not call another one."""
     from neuroseg.export.files import prepare_output_dir
     from neuroseg.export.writer import output_names, write_outputs
 

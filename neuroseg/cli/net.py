@@ -88,10 +88,9 @@ def register(app, friendly_errors) -> None:
         folder, files = pull_study(study, output, peer=peer, client=client, ae_title=check_ae_title(ae_title))
         typer.echo(f"pulled {len(files)} instances of study {study} into {folder}")
         if run_into is not None:
-            from neuroseg.cli.main import run
+            from neuroseg.cli.main import segment_into
 
-            run(folder, run_into, model=model, device=device, probabilities=False, series=None,
-                output_format="both", force=force, viewer=True, secondary_capture=False)
+            segment_into(folder, run_into, model=model, device=device, output_format="both", force=force)
 
     @app.command()
     @friendly_errors

@@ -147,3 +147,19 @@ def test_send_refuses_a_folder_without_seg(tmp_path, capsys):
     (tmp_path / "out").mkdir()
     assert main(["send", str(tmp_path / "out"), "--to", "X@127.0.0.1:1"]) == 2
     assert "holds no seg.dcm" in capsys.readouterr().err
+
+
+def test_pull_run_segments_the_pulled_study_as_run_does(tmp_path, orthanc, stored_study, capsys):
+    """`pull --run OUT` as a user types it: the study fetched by DICOMweb, then segmented into OUT
+    (mask, SEG, report, QC, viewer) with exit 0."""
+    import json
+
+    files, study_uid = stored_study
+    code = main(["pull", "--dicomweb", orthanc.dicomweb, "--user", USER, "--password", PASSWORD,
+                 "--study", study_uid, "-o", str(tmp_path / "pulled"), "--run", str(tmp_path / "out"),
+                 "--device", "cpu"])
+    output = capsys.readouterr()
+    assert code == 0, output.err
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert set(report["files"]) >= {"seg.dcm", "mask.nii.gz", "qc.png", "viewer.html", "report.json"}
+    assert report["input"]["format"] == "dicom" and report["input_checks"]["forced"] is False
