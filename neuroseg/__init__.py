@@ -6,7 +6,8 @@ from neuroseg._version import __version__
 def segment(source, model=None, device="auto", force_input=False):
     """Segment the tumour in a FLAIR scan.
 
-    ``source`` is a path (NIfTI file or DICOM series folder) or a :class:`Volume`.
+    ``source`` is a path (NIfTI file or DICOM series folder), a list of pydicom Datasets held in
+    memory (one series, pixel data included) or a :class:`Volume`.
     Returns a :class:`neuroseg.inference.SegmentationResult` whose ``mask`` is a
     ``Volume`` on exactly the input's grid and whose ``report`` is a dict (its
     ``input_checks`` say when the answer should not be trusted; an input they refuse raises

@@ -44,3 +44,17 @@ def test_a_volume_passed_in_python_gets_the_readers_checks(tiny_model, change, m
     bad = neuroseg.Volume(change(volume.array), volume.affine)
     with pytest.raises(InputError, match=message):
         neuroseg.segment(bad, model=tiny_model, device="cpu")
+
+
+def test_segment_takes_a_series_held_in_memory(tmp_path):
+    import pydicom
+
+    from tests.conftest import bright_model
+    from tests.dicom_factory import write_series
+
+    files = write_series(blob_volume(), tmp_path / "series")
+    from_files = neuroseg.segment(tmp_path / "series", model=bright_model(), device="cpu")
+    from_memory = neuroseg.segment([pydicom.dcmread(f) for f in files], model=bright_model(), device="cpu")
+    assert from_memory.mask.array.any()
+    np.testing.assert_array_equal(from_memory.mask.array, from_files.mask.array)
+    assert from_memory.report["tumour_slices_dicom"] == from_files.report["tumour_slices_dicom"]
