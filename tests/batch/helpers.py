@@ -61,3 +61,12 @@ def model_loads() -> int:
     from neuroseg.batch.executors import LOADS
 
     return LOADS["count"]
+
+
+def warm_slowly(markers: str, model, device, threads):
+    """A process pool's initializer: :func:`slow_qc` in this worker, then the executor's own warm-up."""
+    from neuroseg.batch.executors import _warm
+
+    slow_qc(markers)
+    return _warm(model, device, threads)
+

@@ -14,7 +14,8 @@ import pytest
 from neuroseg.batch import is_complete, run_batch
 from neuroseg.batch.executors import parse_scheduler, probe_output
 from neuroseg.errors import InputError
-from tests.batch.helpers import comparable_outputs, comparable_summary, leftovers, model_loads, slow_qc
+from tests.batch.helpers import (comparable_outputs, comparable_summary, leftovers, model_loads, slow_qc,
+                                 warm_slowly)
 from tests.inference.test_batch import OUTPUTS, mixed_folder, write_nifti
 
 
@@ -111,6 +112,57 @@ def test_a_worker_killed_mid_case_is_retried_elsewhere(tmp_path, tiny_model):
         assert {p.name for p in (out / f"case{n}").iterdir()} == OUTPUTS
         assert is_complete(out / f"case{n}", "nifti")
     assert leftovers(out) == []
+
+
+def _kill_first_marked_worker(out: Path, markers: Path, timeout: float = 90) -> tuple[int, str]:
+    """SIGKILL the first worker that marks a case in QC (mask written, report not); its pid and case."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and not any(markers.iterdir()):
+        time.sleep(0.05)
+    first = next(markers.iterdir())
+    pid, case = int(first.name.split("-")[0]), first.name.split("-", 1)[1]
+    assert (out / case / "mask.nii.gz").exists() and not (out / case / "report.json").exists()
+    os.kill(pid, signal.SIGKILL)
+    return pid, case
+
+
+def test_a_process_pool_worker_killed_mid_case_is_retried(tmp_path, tiny_model, monkeypatch):
+    from functools import partial
+
+    import neuroseg.batch.executors as executors
+
+    for n in range(4):
+        write_nifti(tmp_path / "in" / f"case{n}.nii.gz")
+    out, markers = tmp_path / "out", tmp_path / "markers"
+    markers.mkdir()
+    run_batch(tmp_path / "in", tmp_path / "serial", model=tiny_model, device="cpu", scheduler="serial")
+    # each spawned worker imports the initializer by name and slows its QC pictures down
+    monkeypatch.setattr(executors, "_warm", partial(warm_slowly, str(markers)))
+    results, errors = [], []
+
+    def batch():
+        try:
+            results.append(run_batch(tmp_path / "in", out, model=tiny_model, device="cpu",
+                                     scheduler="processes:2"))
+        except BaseException as error:  # reported below
+            errors.append(error)
+
+    thread = threading.Thread(target=batch)
+    thread.start()
+    pid, case = _kill_first_marked_worker(out, markers)
+    thread.join(180)
+    assert not thread.is_alive() and not errors, errors
+    redone = {int(p.name.split("-")[0]) for p in markers.iterdir() if p.name.split("-", 1)[1] == case}
+    assert pid in redone and len(redone) >= 2, redone  # the killed case ran again, in another process
+    assert {row["case"]: row["status"] for row in results[0].rows} == {f"case{n}": "done" for n in range(4)}
+    assert sorted(p.name for p in out.iterdir()) == [f"case{n}" for n in range(4)] + ["index.html",
+                                                                                        "summary.csv", "summary.json"]
+    for n in range(4):  # nothing lost, nothing twice, every output complete
+        assert {p.name for p in (out / f"case{n}").iterdir()} == OUTPUTS
+        assert is_complete(out / f"case{n}", "nifti")
+    assert leftovers(out) == []
+    assert comparable_summary(out) == comparable_summary(tmp_path / "serial")
+    assert comparable_outputs(out) == comparable_outputs(tmp_path / "serial")
 
 
 def test_a_worker_that_cannot_see_outdir_is_named(tmp_path):
