@@ -7,6 +7,7 @@ import os
 import signal
 import threading
 import time
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
@@ -163,6 +164,52 @@ def test_a_process_pool_worker_killed_mid_case_is_retried(tmp_path, tiny_model, 
     assert leftovers(out) == []
     assert comparable_summary(out) == comparable_summary(tmp_path / "serial")
     assert comparable_outputs(out) == comparable_outputs(tmp_path / "serial")
+
+
+class _Pool:
+    """A stand-in process pool that breaks in submit (``breaks``: "raising" or "after") or never."""
+
+    def __init__(self, breaks=None):
+        self.breaks, self._broken, self.cases, self.closed = breaks, False, [], False
+
+    def submit(self, fn, task, *args):
+        from concurrent.futures.process import BrokenProcessPool
+
+        if self.breaks == "raising":
+            self._broken = "a child process terminated abruptly"
+            raise BrokenProcessPool(self._broken)
+        self.cases.append(task)
+        self._broken = self.breaks == "after" and "a child process terminated abruptly"
+        return Future()
+
+    def shutdown(self, wait=True, cancel_futures=False):
+        self.closed = True
+
+
+@pytest.mark.parametrize("breaks", ["raising", "after"])
+def test_a_pool_that_breaks_as_a_case_goes_in_is_replaced_and_the_case_resubmitted(breaks, monkeypatch):
+    from neuroseg.batch.executors import ProcessExecutor
+
+    fresh = []
+    monkeypatch.setattr(ProcessExecutor, "_new_pool", lambda self: fresh.append(_Pool()) or fresh[-1])
+    executor = ProcessExecutor.__new__(ProcessExecutor)
+    executor.workers, executor.model, executor.device = 2, None, "cpu"
+    executor.pool = broken = _Pool(breaks)
+    executor.submit("case")
+    assert broken.closed and len(fresh) == 1 and fresh[0].cases == ["case"] and executor.pool is fresh[0]
+    executor.submit("next")  # the new pool is whole: it is kept
+    assert len(fresh) == 1 and fresh[0].cases == ["case", "next"]
+
+
+def test_a_pool_that_always_breaks_is_one_line(monkeypatch):
+    from neuroseg.batch.executors import ProcessExecutor
+    from neuroseg.errors import NeurosegError
+
+    monkeypatch.setattr(ProcessExecutor, "_new_pool", lambda self: _Pool("after"))
+    executor = ProcessExecutor.__new__(ProcessExecutor)
+    executor.workers, executor.model, executor.device, executor.pool = 2, None, "cpu", _Pool("after")
+    with pytest.raises(NeurosegError, match="The pool of 2 worker processes breaks as soon as it starts"):
+        executor.submit("case")
 
 
 def test_a_worker_that_cannot_see_outdir_is_named(tmp_path):
