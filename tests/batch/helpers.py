@@ -70,3 +70,25 @@ def warm_slowly(markers: str, model, device, threads):
     slow_qc(markers)
     return _warm(model, device, threads)
 
+
+def die_in_qc(case: str, markers: str, model, device, threads):
+    """A process pool's initializer: this worker kills itself (SIGKILL) in the QC picture of ``case``.
+
+    Each attempt marks ``markers/<pid>-<case>`` first, so a test can count them.
+    """
+    import signal
+
+    import neuroseg.export.qc as qc
+    from neuroseg.batch.executors import _warm
+
+    original = qc.render_qc
+
+    def deadly(result, path):
+        name = Path(path).parent.name
+        (Path(markers) / f"{os.getpid()}-{name}").write_text("")
+        if name == case:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return original(result, path)
+
+    qc.render_qc = deadly
+    return _warm(model, device, threads)

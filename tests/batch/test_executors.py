@@ -16,7 +16,7 @@ from neuroseg.batch import is_complete, run_batch
 from neuroseg.batch.executors import parse_scheduler, probe_output
 from neuroseg.errors import InputError
 from tests.batch.helpers import (comparable_outputs, comparable_summary, leftovers, model_loads, slow_qc,
-                                 warm_slowly)
+                                 die_in_qc, warm_slowly)
 from tests.inference.test_batch import OUTPUTS, mixed_folder, write_nifti
 
 
@@ -164,6 +164,38 @@ def test_a_process_pool_worker_killed_mid_case_is_retried(tmp_path, tiny_model, 
     assert leftovers(out) == []
     assert comparable_summary(out) == comparable_summary(tmp_path / "serial")
     assert comparable_outputs(out) == comparable_outputs(tmp_path / "serial")
+
+
+def test_a_case_that_kills_its_worker_each_time_fails_alone(tmp_path, tiny_model, monkeypatch):
+    from functools import partial
+
+    import neuroseg.batch.executors as executors
+    from neuroseg.batch.run import RETRIES
+
+    for name in ("deadly", "safe1", "safe2", "safe3", "safe4"):  # the deadly one first: the others wait behind it
+        write_nifti(tmp_path / "in" / f"{name}.nii.gz")
+    out, markers = tmp_path / "out", tmp_path / "markers"
+    markers.mkdir()
+    run_batch(tmp_path / "in", tmp_path / "serial", model=tiny_model, device="cpu", scheduler="serial")
+    monkeypatch.setattr(executors, "_warm", partial(die_in_qc, "deadly", str(markers)))
+    result = run_batch(tmp_path / "in", out, model=tiny_model, device="cpu", scheduler="processes:2")
+    rows = {row["case"]: row for row in result.rows}
+    assert {case: row["status"] for case, row in rows.items()} == {
+        "deadly": "failed", "safe1": "done", "safe2": "done", "safe3": "done", "safe4": "done"}
+    assert rows["deadly"]["error"].startswith("its worker process died") and "\n" not in rows["deadly"]["error"]
+    attempts = [p for p in markers.iterdir() if p.name.endswith("-deadly")]
+    assert len(attempts) == 1 + RETRIES, attempts  # tried a bounded number of times, each in a new process
+    assert not is_complete(out / "deadly", "nifti") and not (out / "deadly" / "report.json").exists()
+    assert leftovers(out) == []
+    for n in range(1, 5):
+        assert {p.name for p in (out / f"safe{n}").iterdir()} == OUTPUTS
+    serial = {row["case"]: row for row in comparable_summary(tmp_path / "serial")}
+    assert [row for row in comparable_summary(out) if row["case"] != "deadly"] == [
+        serial[f"safe{n}"] for n in range(1, 5)]
+    monkeypatch.undo()  # a rerun in healthy workers finishes the case the dead ones left half-written
+    again = run_batch(tmp_path / "in", out, model=tiny_model, device="cpu", scheduler="processes:2")
+    assert again.count("done earlier") == 4 and again.count("done") == 1
+    assert comparable_summary(out)[0] == serial["deadly"]
 
 
 class _Pool:
