@@ -198,8 +198,9 @@ class DaskExecutor:
         self.threads = None
         if isinstance(address, int):
             self.threads = _share_of_cores(address)
+            # ":0": any free port (None still takes 8787, and warns where another cluster holds it)
             self.cluster = LocalCluster(n_workers=address, threads_per_worker=1, processes=True,
-                                        dashboard_address=None, silence_logs=40)
+                                        dashboard_address=":0", silence_logs=40)
             address = self.cluster.scheduler_address
         try:
             self.client = Client(address, timeout="20s")

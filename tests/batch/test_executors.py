@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import threading
 import time
+import warnings
 from concurrent.futures import Future
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -61,8 +64,11 @@ def test_process_pool_gives_the_plain_batch(plain, tiny_model):
 def test_local_dask_cluster_gives_the_plain_batch(plain, tiny_model):
     pytest.importorskip("distributed", reason="needs the dask extra: pip install 'neuroseg[dask]'")
     out = plain / "dask"
-    result = run_batch(plain / "in", out, model=tiny_model, device="cpu", output_format="both",
-                       scheduler="local:2")
+    with _port_taken(8787), warnings.catch_warnings(record=True) as caught:  # as where a cluster runs already
+        warnings.simplefilter("always")
+        result = run_batch(plain / "in", out, model=tiny_model, device="cpu", output_format="both",
+                           scheduler="local:2")
+    assert not [w for w in caught if "already in use" in str(w.message)], [str(w.message) for w in caught]
     assert result.failed == 2 and result.total_line().startswith("7 cases: 4 done, 2 failed, 1 skipped")
     assert comparable_summary(out) == comparable_summary(plain / "plain")
     assert comparable_outputs(out) == comparable_outputs(plain / "plain")
@@ -71,6 +77,21 @@ def test_local_dask_cluster_gives_the_plain_batch(plain, tiny_model):
     # resume: a rerun on threads reuses what the cluster wrote
     assert run_batch(plain / "in", out, model=tiny_model, device="cpu", output_format="both").count(
         "done earlier") == 4
+
+
+@contextmanager
+def _port_taken(port: int):
+    """Hold ``port`` on this machine for the block (when something else holds it already, so much the better)."""
+    holder = socket.socket()
+    try:
+        holder.bind(("", port))
+        holder.listen()
+    except OSError:
+        pass
+    try:
+        yield
+    finally:
+        holder.close()
 
 
 def test_a_worker_killed_mid_case_is_retried_elsewhere(tmp_path, tiny_model):
