@@ -74,7 +74,8 @@ def warm_slowly(markers: str, model, device, threads):
 def die_in_qc(case: str, markers: str, model, device, threads):
     """A process pool's initializer: this worker kills itself (SIGKILL) in the QC picture of ``case``.
 
-    Each attempt marks ``markers/<pid>-<case>`` first, so a test can count them.
+    Each attempt marks ``markers/<pid>-<ns>-<case>`` first (unique even where a pid is reused), so a test
+    can count them.
     """
     import signal
 
@@ -85,7 +86,7 @@ def die_in_qc(case: str, markers: str, model, device, threads):
 
     def deadly(result, path):
         name = Path(path).parent.name
-        (Path(markers) / f"{os.getpid()}-{name}").write_text("")
+        (Path(markers) / f"{os.getpid()}-{time.time_ns()}-{name}").write_text("")
         if name == case:
             os.kill(os.getpid(), signal.SIGKILL)
         return original(result, path)

@@ -205,7 +205,7 @@ def test_a_case_that_kills_its_worker_each_time_fails_alone(tmp_path, tiny_model
         "deadly": "failed", "safe1": "done", "safe2": "done", "safe3": "done", "safe4": "done"}
     assert rows["deadly"]["error"].startswith("its worker process died") and "\n" not in rows["deadly"]["error"]
     attempts = [p for p in markers.iterdir() if p.name.endswith("-deadly")]
-    assert len(attempts) == 1 + RETRIES, attempts  # tried a bounded number of times, each in a new process
+    assert len(attempts) == 1 + RETRIES, attempts  # tried a bounded number of times (each on a new pool)
     assert not is_complete(out / "deadly", "nifti") and not (out / "deadly" / "report.json").exists()
     assert leftovers(out) == []
     for n in range(1, 5):
