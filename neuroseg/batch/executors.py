@@ -138,18 +138,43 @@ class ProcessExecutor:
         """A pool whose every process has started and loaded the model (as a Dask cluster's workers have)."""
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures.process import BrokenProcessPool
 
         pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
                                    initializer=_warm, initargs=(self.model, self.device,
                                                                 _share_of_cores(self.workers)))
-        list(pool.map(_pause, [0.5] * self.workers))  # a pause each, so that every process starts
+        try:
+            list(pool.map(_pause, [0.5] * self.workers))  # a pause each, so that every process starts
+        except BrokenProcessPool as error:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise NeurosegError(f"A worker process died as it started ({message(error)})") from error
         return pool
 
     def submit(self, task: Task) -> Future:
-        if getattr(self.pool, "_broken", False):
-            self.pool.shutdown(wait=False, cancel_futures=True)
-            self.pool = self._new_pool()
-        return self.pool.submit(run_on_worker, task, self.model, self.device, _share_of_cores(self.workers))
+        """The case's future, from a pool that was whole once it held the case (a broken one is replaced)."""
+        from concurrent.futures.process import BrokenProcessPool
+
+        for _ in range(3):
+            if self._broken():
+                self._restart()
+            try:
+                future = self.pool.submit(run_on_worker, task, self.model, self.device,
+                                          _share_of_cores(self.workers))
+            except (BrokenProcessPool, RuntimeError):
+                if not self._broken():
+                    raise
+                continue  # it broke between the check and the submit
+            if not self._broken():  # broken as the case went in, it may be on no list: no one would fail it
+                return future
+        raise NeurosegError(f"The pool of {self.workers} worker processes breaks as soon as it starts")
+
+    def _broken(self) -> bool:
+        return bool(getattr(self.pool, "_broken", False))
+
+    def _restart(self) -> None:
+        """A worker died, and with it the pool (it fails every case it held): a new pool takes cases again."""
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.pool = self._new_pool()
 
     def close(self, cancel: bool = False) -> None:
         self.pool.shutdown(wait=True, cancel_futures=cancel)
@@ -173,8 +198,9 @@ class DaskExecutor:
         self.threads = None
         if isinstance(address, int):
             self.threads = _share_of_cores(address)
+            # ":0": any free port (None still takes 8787, and warns where another cluster holds it)
             self.cluster = LocalCluster(n_workers=address, threads_per_worker=1, processes=True,
-                                        dashboard_address=None, silence_logs=40)
+                                        dashboard_address=":0", silence_logs=40)
             address = self.cluster.scheduler_address
         try:
             self.client = Client(address, timeout="20s")

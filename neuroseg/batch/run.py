@@ -7,6 +7,7 @@ the same whichever executor runs the cases.
 from __future__ import annotations
 
 import time
+from collections import deque
 from concurrent.futures import FIRST_COMPLETED, CancelledError, wait
 from dataclasses import replace
 from pathlib import Path
@@ -17,7 +18,7 @@ from neuroseg.batch.summary import DONE, FAILED, BatchResult, merge_shards, writ
 from neuroseg.batch.work import message
 from neuroseg.errors import OutputError
 
-RETRIES = 2  # a case whose worker process died is tried this many more times (Dask counts its own)
+RETRIES = 2  # a case whose worker process died is tried this many more times, alone (Dask counts its own)
 
 
 def run_batch(folder, output, *, model=None, device: str = "auto", segmenter=None, output_format: str = "nifti",
@@ -77,22 +78,24 @@ def _collect(plan, executor, console, on_case) -> None:
     progress = _progress(console)
     bar = progress.add_task(f"Segmenting ({executor.describe})", total=len(plan.tasks)) if progress else None
     pending, running, tries = iter(plan.tasks), {}, {}
+    # cases whose worker process died; a dead process fails every case its pool held, so these run
+    # again one at a time, and a case that kills its worker each time fails alone, not its neighbours
+    suspects = deque()
     cancel = True
     try:
         if progress:
             progress.start()
         while True:
-            while len(running) < executor.window and (task := next(pending, None)) is not None:
-                running[executor.submit(task)] = task
+            _fill(executor, running, pending, suspects)
             if not running:
                 break
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in finished:
                 task = running.pop(future)
-                row = _row_of(future)
+                row = _row_of(future, executor.retryable)
                 if row is None and tries.get(task.case.name, 0) < RETRIES:  # its worker died: again
                     tries[task.case.name] = tries.get(task.case.name, 0) + 1
-                    running[executor.submit(task)] = task
+                    suspects.append(task)
                     continue
                 plan.rows[task.case.name].update(row or _died(future))
                 if progress:
@@ -106,16 +109,25 @@ def _collect(plan, executor, console, on_case) -> None:
             progress.stop()
 
 
-def _row_of(future) -> dict | None:
-    """The row a finished future holds; None when its worker died (a retryable failure)."""
+def _fill(executor, running: dict, pending, suspects: deque) -> None:
+    """Submit cases up to the executor's window; a suspect only alone, once the others have finished."""
+    if suspects:
+        if not running:
+            task = suspects.popleft()
+            running[executor.submit(task)] = task
+        return
+    while len(running) < executor.window and (task := next(pending, None)) is not None:
+        running[executor.submit(task)] = task
+
+
+def _row_of(future, retryable: tuple) -> dict | None:
+    """The row a finished future holds; None when its worker died (``retryable``: the executor's word for it)."""
     try:
         return future.result()
     except CancelledError:
         return {"status": FAILED, "error": "cancelled"}
     except Exception as error:
-        from concurrent.futures.process import BrokenProcessPool
-
-        if isinstance(error, BrokenProcessPool):
+        if retryable and isinstance(error, retryable):
             return None
         return {"status": FAILED, "error": message(error)}  # e.g. Dask's KilledWorker after its retries
 

@@ -61,3 +61,35 @@ def model_loads() -> int:
     from neuroseg.batch.executors import LOADS
 
     return LOADS["count"]
+
+
+def warm_slowly(markers: str, model, device, threads):
+    """A process pool's initializer: :func:`slow_qc` in this worker, then the executor's own warm-up."""
+    from neuroseg.batch.executors import _warm
+
+    slow_qc(markers)
+    return _warm(model, device, threads)
+
+
+def die_in_qc(case: str, markers: str, model, device, threads):
+    """A process pool's initializer: this worker kills itself (SIGKILL) in the QC picture of ``case``.
+
+    Each attempt marks ``markers/<pid>-<ns>-<case>`` first (unique even where a pid is reused), so a test
+    can count them.
+    """
+    import signal
+
+    import neuroseg.export.qc as qc
+    from neuroseg.batch.executors import _warm
+
+    original = qc.render_qc
+
+    def deadly(result, path):
+        name = Path(path).parent.name
+        (Path(markers) / f"{os.getpid()}-{time.time_ns()}-{name}").write_text("")
+        if name == case:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return original(result, path)
+
+    qc.render_qc = deadly
+    return _warm(model, device, threads)

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import threading
 import time
+import warnings
+from concurrent.futures import Future
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -14,7 +18,8 @@ import pytest
 from neuroseg.batch import is_complete, run_batch
 from neuroseg.batch.executors import parse_scheduler, probe_output
 from neuroseg.errors import InputError
-from tests.batch.helpers import comparable_outputs, comparable_summary, leftovers, model_loads, slow_qc
+from tests.batch.helpers import (comparable_outputs, comparable_summary, leftovers, model_loads, slow_qc,
+                                 die_in_qc, warm_slowly)
 from tests.inference.test_batch import OUTPUTS, mixed_folder, write_nifti
 
 
@@ -59,8 +64,11 @@ def test_process_pool_gives_the_plain_batch(plain, tiny_model):
 def test_local_dask_cluster_gives_the_plain_batch(plain, tiny_model):
     pytest.importorskip("distributed", reason="needs the dask extra: pip install 'neuroseg[dask]'")
     out = plain / "dask"
-    result = run_batch(plain / "in", out, model=tiny_model, device="cpu", output_format="both",
-                       scheduler="local:2")
+    with _port_taken(8787), warnings.catch_warnings(record=True) as caught:  # as where a cluster runs already
+        warnings.simplefilter("always")
+        result = run_batch(plain / "in", out, model=tiny_model, device="cpu", output_format="both",
+                           scheduler="local:2")
+    assert not [w for w in caught if "already in use" in str(w.message)], [str(w.message) for w in caught]
     assert result.failed == 2 and result.total_line().startswith("7 cases: 4 done, 2 failed, 1 skipped")
     assert comparable_summary(out) == comparable_summary(plain / "plain")
     assert comparable_outputs(out) == comparable_outputs(plain / "plain")
@@ -69,6 +77,21 @@ def test_local_dask_cluster_gives_the_plain_batch(plain, tiny_model):
     # resume: a rerun on threads reuses what the cluster wrote
     assert run_batch(plain / "in", out, model=tiny_model, device="cpu", output_format="both").count(
         "done earlier") == 4
+
+
+@contextmanager
+def _port_taken(port: int):
+    """Hold ``port`` on this machine for the block (when something else holds it already, so much the better)."""
+    holder = socket.socket()
+    try:
+        holder.bind(("", port))
+        holder.listen()
+    except OSError:
+        pass
+    try:
+        yield
+    finally:
+        holder.close()
 
 
 def test_a_worker_killed_mid_case_is_retried_elsewhere(tmp_path, tiny_model):
@@ -111,6 +134,135 @@ def test_a_worker_killed_mid_case_is_retried_elsewhere(tmp_path, tiny_model):
         assert {p.name for p in (out / f"case{n}").iterdir()} == OUTPUTS
         assert is_complete(out / f"case{n}", "nifti")
     assert leftovers(out) == []
+
+
+def _kill_first_marked_worker(out: Path, markers: Path, timeout: float = 90) -> tuple[int, str]:
+    """SIGKILL the first worker that marks a case in QC (mask written, report not); its pid and case."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and not any(markers.iterdir()):
+        time.sleep(0.05)
+    first = next(markers.iterdir())
+    pid, case = int(first.name.split("-")[0]), first.name.split("-", 1)[1]
+    assert (out / case / "mask.nii.gz").exists() and not (out / case / "report.json").exists()
+    os.kill(pid, signal.SIGKILL)
+    return pid, case
+
+
+def test_a_process_pool_worker_killed_mid_case_is_retried(tmp_path, tiny_model, monkeypatch):
+    from functools import partial
+
+    import neuroseg.batch.executors as executors
+
+    for n in range(4):
+        write_nifti(tmp_path / "in" / f"case{n}.nii.gz")
+    out, markers = tmp_path / "out", tmp_path / "markers"
+    markers.mkdir()
+    run_batch(tmp_path / "in", tmp_path / "serial", model=tiny_model, device="cpu", scheduler="serial")
+    # each spawned worker imports the initializer by name and slows its QC pictures down
+    monkeypatch.setattr(executors, "_warm", partial(warm_slowly, str(markers)))
+    results, errors = [], []
+
+    def batch():
+        try:
+            results.append(run_batch(tmp_path / "in", out, model=tiny_model, device="cpu",
+                                     scheduler="processes:2"))
+        except BaseException as error:  # reported below
+            errors.append(error)
+
+    thread = threading.Thread(target=batch)
+    thread.start()
+    pid, case = _kill_first_marked_worker(out, markers)
+    thread.join(180)
+    assert not thread.is_alive() and not errors, errors
+    redone = {int(p.name.split("-")[0]) for p in markers.iterdir() if p.name.split("-", 1)[1] == case}
+    assert pid in redone and len(redone) >= 2, redone  # the killed case ran again, in another process
+    assert {row["case"]: row["status"] for row in results[0].rows} == {f"case{n}": "done" for n in range(4)}
+    assert sorted(p.name for p in out.iterdir()) == [f"case{n}" for n in range(4)] + ["index.html",
+                                                                                        "summary.csv", "summary.json"]
+    for n in range(4):  # nothing lost, nothing twice, every output complete
+        assert {p.name for p in (out / f"case{n}").iterdir()} == OUTPUTS
+        assert is_complete(out / f"case{n}", "nifti")
+    assert leftovers(out) == []
+    assert comparable_summary(out) == comparable_summary(tmp_path / "serial")
+    assert comparable_outputs(out) == comparable_outputs(tmp_path / "serial")
+
+
+def test_a_case_that_kills_its_worker_each_time_fails_alone(tmp_path, tiny_model, monkeypatch):
+    from functools import partial
+
+    import neuroseg.batch.executors as executors
+    from neuroseg.batch.run import RETRIES
+
+    for name in ("deadly", "safe1", "safe2", "safe3", "safe4"):  # the deadly one first: the others wait behind it
+        write_nifti(tmp_path / "in" / f"{name}.nii.gz")
+    out, markers = tmp_path / "out", tmp_path / "markers"
+    markers.mkdir()
+    run_batch(tmp_path / "in", tmp_path / "serial", model=tiny_model, device="cpu", scheduler="serial")
+    monkeypatch.setattr(executors, "_warm", partial(die_in_qc, "deadly", str(markers)))
+    result = run_batch(tmp_path / "in", out, model=tiny_model, device="cpu", scheduler="processes:2")
+    rows = {row["case"]: row for row in result.rows}
+    assert {case: row["status"] for case, row in rows.items()} == {
+        "deadly": "failed", "safe1": "done", "safe2": "done", "safe3": "done", "safe4": "done"}
+    assert rows["deadly"]["error"].startswith("its worker process died") and "\n" not in rows["deadly"]["error"]
+    attempts = [p for p in markers.iterdir() if p.name.endswith("-deadly")]
+    assert len(attempts) == 1 + RETRIES, attempts  # tried a bounded number of times (each on a new pool)
+    assert not is_complete(out / "deadly", "nifti") and not (out / "deadly" / "report.json").exists()
+    assert leftovers(out) == []
+    for n in range(1, 5):
+        assert {p.name for p in (out / f"safe{n}").iterdir()} == OUTPUTS
+    serial = {row["case"]: row for row in comparable_summary(tmp_path / "serial")}
+    assert [row for row in comparable_summary(out) if row["case"] != "deadly"] == [
+        serial[f"safe{n}"] for n in range(1, 5)]
+    monkeypatch.undo()  # a rerun in healthy workers finishes the case the dead ones left half-written
+    again = run_batch(tmp_path / "in", out, model=tiny_model, device="cpu", scheduler="processes:2")
+    assert again.count("done earlier") == 4 and again.count("done") == 1
+    assert comparable_summary(out)[0] == serial["deadly"]
+
+
+class _Pool:
+    """A stand-in process pool that breaks in submit (``breaks``: "raising" or "after") or never."""
+
+    def __init__(self, breaks=None):
+        self.breaks, self._broken, self.cases, self.closed = breaks, False, [], False
+
+    def submit(self, fn, task, *args):
+        from concurrent.futures.process import BrokenProcessPool
+
+        if self.breaks == "raising":
+            self._broken = "a child process terminated abruptly"
+            raise BrokenProcessPool(self._broken)
+        self.cases.append(task)
+        self._broken = self.breaks == "after" and "a child process terminated abruptly"
+        return Future()
+
+    def shutdown(self, wait=True, cancel_futures=False):
+        self.closed = True
+
+
+@pytest.mark.parametrize("breaks", ["raising", "after"])
+def test_a_pool_that_breaks_as_a_case_goes_in_is_replaced_and_the_case_resubmitted(breaks, monkeypatch):
+    from neuroseg.batch.executors import ProcessExecutor
+
+    fresh = []
+    monkeypatch.setattr(ProcessExecutor, "_new_pool", lambda self: fresh.append(_Pool()) or fresh[-1])
+    executor = ProcessExecutor.__new__(ProcessExecutor)
+    executor.workers, executor.model, executor.device = 2, None, "cpu"
+    executor.pool = broken = _Pool(breaks)
+    executor.submit("case")
+    assert broken.closed and len(fresh) == 1 and fresh[0].cases == ["case"] and executor.pool is fresh[0]
+    executor.submit("next")  # the new pool is whole: it is kept
+    assert len(fresh) == 1 and fresh[0].cases == ["case", "next"]
+
+
+def test_a_pool_that_always_breaks_is_one_line(monkeypatch):
+    from neuroseg.batch.executors import ProcessExecutor
+    from neuroseg.errors import NeurosegError
+
+    monkeypatch.setattr(ProcessExecutor, "_new_pool", lambda self: _Pool("after"))
+    executor = ProcessExecutor.__new__(ProcessExecutor)
+    executor.workers, executor.model, executor.device, executor.pool = 2, None, "cpu", _Pool("after")
+    with pytest.raises(NeurosegError, match="The pool of 2 worker processes breaks as soon as it starts"):
+        executor.submit("case")
 
 
 def test_a_worker_that_cannot_see_outdir_is_named(tmp_path):
