@@ -45,18 +45,50 @@ def _commit(tmp: Path, target: Path) -> None:
     if commits is None:
         os.replace(tmp, target)
         return
-    backup = None
-    if target.exists():
-        fd, backup = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".old")
-        os.close(fd)
-        os.replace(target, backup)
+    backup = _backup(target)
     try:
         os.replace(tmp, target)
     except OSError:
         if backup is not None:
-            os.replace(backup, target)
+            _restore(backup, target)
         raise
     commits.append((target, backup))
+
+
+def _restore(backup: str, target: Path) -> None:
+    """Put ``backup`` back as ``target``. A rename between two links of one file does nothing (POSIX), so a
+    backup that still is the target's own file is just unlinked."""
+    try:
+        if os.path.samefile(backup, target):
+            os.unlink(backup)
+            return
+    except FileNotFoundError:
+        pass
+    os.replace(backup, target)
+
+
+def _backup(target: Path) -> str | None:
+    """A second name for what ``target`` holds now, so a failed block can put it back; None when nothing is there.
+
+    One step each, never "exists, then move": another writer of the same case may replace or move the
+    target in between. A hard link leaves ``target`` in place meanwhile (a reader never finds it missing);
+    a file system without hard links gets a rename instead.
+    """
+    fd, backup = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".old")
+    os.close(fd)
+    os.unlink(backup)  # a free random name for the link
+    try:
+        os.link(target, backup)
+        return backup
+    except FileNotFoundError:
+        return None
+    except OSError:
+        pass
+    try:
+        os.replace(target, backup)
+        return backup
+    except FileNotFoundError:
+        return None
 
 
 @contextmanager
@@ -72,7 +104,7 @@ def all_or_nothing():
                 if backup is None:
                     os.unlink(target)
                 else:
-                    os.replace(backup, target)
+                    _restore(backup, target)
             except OSError:
                 pass
         raise
