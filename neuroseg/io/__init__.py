@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from neuroseg.errors import InputError
@@ -11,6 +12,19 @@ NIFTI_SUFFIXES = (".nii", ".nii.gz")
 
 def is_nifti(path: Path) -> bool:
     return path.name.lower().endswith(NIFTI_SUFFIXES)
+
+
+def walk_tree(folder):
+    """``os.walk`` that follows folder links (archives are often put together from links), each real folder
+    once, so a link back up the tree cannot loop. Callers may prune ``dirs`` in place, as with os.walk."""
+    seen = set()
+    for root, dirs, names in os.walk(folder, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        yield root, dirs, names
 
 
 def load_volume(path, series_uid: str | None = None, exclude=()):
@@ -36,4 +50,4 @@ def load_volume(path, series_uid: str | None = None, exclude=()):
     )
 
 
-__all__ = ["load_volume", "is_nifti", "NIFTI_SUFFIXES"]
+__all__ = ["load_volume", "is_nifti", "walk_tree", "NIFTI_SUFFIXES"]

@@ -21,7 +21,6 @@ slice list, so ``meta["source_files"][k]`` is the file that holds slice ``k``.
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,11 +118,11 @@ def iter_dicom_files(folder, exclude=(), nifti: list | None = None) -> list[Path
     ``nifti``: a list that collects the NIfTI files passed over (a folder holding them holds other inputs).
     """
     from neuroseg.io.outputs import REPORT_FILE, is_output_folder
-    from neuroseg.io import is_nifti
+    from neuroseg.io import is_nifti, walk_tree
 
     excluded = {Path(p).resolve() for p in exclude}
     found = []
-    for root, dirs, names in os.walk(folder):
+    for root, dirs, names in walk_tree(folder):
         if REPORT_FILE in names and is_output_folder(root):  # an earlier run's mask and SEG are not inputs
             dirs[:] = []
             continue

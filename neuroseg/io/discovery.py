@@ -319,11 +319,11 @@ def describe_skipped(skipped: dict) -> str:
 
 def walk_nifti(folder, exclude=()) -> FolderWalk:
     """Every NIfTI file under ``folder``, sorted; not under ``exclude``, earlier outputs or label-map folders."""
-    from neuroseg.io import is_nifti
+    from neuroseg.io import is_nifti, walk_tree
 
     excluded = {Path(p).resolve() for p in exclude}
     walk = FolderWalk()
-    for root, dirs, names in os.walk(folder):
+    for root, dirs, names in walk_tree(folder):
         root = Path(root)
         dirs.sort()
         if root.resolve() in excluded:

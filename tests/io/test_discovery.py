@@ -159,3 +159,17 @@ def test_a_seg_naming_flair_in_the_folder_is_no_flair_series(tmp_path):
     seg = next(s for s in study.series if s.modality == "SEG")
     assert "flair" in seg.description and not seg.looks_like_flair and seg.problem == "modality SEG is not MR"
     assert load_dicom_series(tmp_path).meta["series_uid"] == "1.2.3"
+
+
+def test_linked_folders_are_searched_once_and_a_link_loop_ends(tmp_path):
+    archive, elsewhere = tmp_path / "archive", tmp_path / "elsewhere"
+    write_series(blob_volume(), elsewhere / "study" / "flair", series_uid="1.2.77.1")
+    volume = blob_volume()
+    (elsewhere / "nifti").mkdir()
+    nib.Nifti1Image(volume.array, volume.affine).to_filename(str(elsewhere / "nifti" / "scan.nii.gz"))
+    archive.mkdir()
+    (archive / "study").symlink_to(elsewhere / "study", target_is_directory=True)
+    (archive / "nifti").symlink_to(elsewhere / "nifti", target_is_directory=True)
+    (elsewhere / "nifti" / "loop").symlink_to(archive, target_is_directory=True)  # back up the tree
+    assert [s.uid for s in scan_dicom(archive).series] == ["1.2.77.1"]
+    assert [p.name for p in walk_nifti(archive).nifti] == ["scan.nii.gz"]
