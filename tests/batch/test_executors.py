@@ -128,9 +128,14 @@ def test_a_worker_killed_mid_case_is_retried_elsewhere(tmp_path, tiny_model):
         assert loads[-1] == 1 and loads[0] in (0, 1), loads
     result = results[0]
     assert {row["case"]: row["status"] for row in result.rows} == {f"case{n}": "done" for n in range(4)}
+    assert_four_complete_cases(out)
+
+
+def assert_four_complete_cases(out: Path) -> None:
+    """Nothing lost, nothing twice, every output complete, no temporary file left."""
     assert sorted(p.name for p in out.iterdir()) == [f"case{n}" for n in range(4)] + ["index.html",
                                                                                         "summary.csv", "summary.json"]
-    for n in range(4):  # nothing lost, nothing twice, every output complete
+    for n in range(4):
         assert {p.name for p in (out / f"case{n}").iterdir()} == OUTPUTS
         assert is_complete(out / f"case{n}", "nifti")
     assert leftovers(out) == []
@@ -177,12 +182,7 @@ def test_a_process_pool_worker_killed_mid_case_is_retried(tmp_path, tiny_model, 
     redone = {int(p.name.split("-")[0]) for p in markers.iterdir() if p.name.split("-", 1)[1] == case}
     assert pid in redone and len(redone) >= 2, redone  # the killed case ran again, in another process
     assert {row["case"]: row["status"] for row in results[0].rows} == {f"case{n}": "done" for n in range(4)}
-    assert sorted(p.name for p in out.iterdir()) == [f"case{n}" for n in range(4)] + ["index.html",
-                                                                                        "summary.csv", "summary.json"]
-    for n in range(4):  # nothing lost, nothing twice, every output complete
-        assert {p.name for p in (out / f"case{n}").iterdir()} == OUTPUTS
-        assert is_complete(out / f"case{n}", "nifti")
-    assert leftovers(out) == []
+    assert_four_complete_cases(out)
     assert comparable_summary(out) == comparable_summary(tmp_path / "serial")
     assert comparable_outputs(out) == comparable_outputs(tmp_path / "serial")
 
