@@ -90,6 +90,8 @@ class StudyStates:
     def all(self) -> dict[str, dict]:
         records = {}
         for path in sorted(self.folder.glob("*.json")):
+            if path.name.startswith("."):  # a state being written (atomic_path's temporary name) is not a study
+                continue
             record = self.get(path.stem)
             if record:
                 records[path.stem] = record
@@ -328,7 +330,12 @@ class Listener:
         self.start()
         try:
             while not self.stop.is_set():
-                if not self.step():
+                try:
+                    did = self.step()
+                except Exception as error:  # a bug must not stop the node: what it accepted is on disk, retried
+                    log(f"internal error: {type(error).__name__}: {error}; going on")
+                    did = False
+                if not did:
                     self.stop.wait(self.config.poll_seconds)
         finally:
             self.server.shutdown()

@@ -453,3 +453,12 @@ def test_an_unexpected_error_while_sending_is_retried_and_the_node_goes_on(tmp_p
         node.server.shutdown()
     assert len(orthanc.instances(uid, "SEG")) == 1
     assert "retry in" in capsys.readouterr().err
+
+
+def test_a_state_being_written_is_not_taken_for_a_study(tmp_path):
+    """The worker lists the states while the receiving threads write them: atomic_path's temporary file
+    (``.UID.json.<random>.part…json``) ends in .json too, and once stopped the node with a bad-UID error."""
+    states = StudyStates(tmp_path / "state")
+    states.set("1.2.3", SENT)
+    (tmp_path / "state" / ".1.2.4.json.abcd1234.part.2.4.json").write_text("{}")
+    assert list(states.all()) == ["1.2.3"]
