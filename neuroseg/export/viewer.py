@@ -168,7 +168,8 @@ def index_html(rows: list[dict], folder: Path) -> str:
         name = html.escape(case)
         link = f'<a href="{html.escape(case)}/{VIEWER_FILE}">{name}</a>' if case and page.is_file() else name
         cells = [link] + [html.escape(str(row.get(key, ""))) for key in
-                          ("series_description", "tumour_found", "volume_ml", "tumour_slices", "status", "error")]
+                          ("series_description", "tumour_found", "volume_ml", "tumour_slices", "input_checks",
+                           "status", "error")]
         lines.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
     return _INDEX.format(rows="\n".join(lines), count=len(rows))
 
@@ -297,8 +298,8 @@ _INDEX = """<!DOCTYPE html>
 <h1>neuroseg batch: {count} cases</h1>
 <p>Each case's page shows its scan with the mask (see also summary.csv). Research tool, not a medical device.</p>
 <table>
-<tr><th>case</th><th>series</th><th>tumour found</th><th>volume (mL)</th><th>tumour slices</th><th>status</th>
-<th>error</th></tr>
+<tr><th>case</th><th>series</th><th>tumour found</th><th>volume (mL)</th><th>tumour slices</th>
+<th>input checks that warned</th><th>status</th><th>error</th></tr>
 {rows}
 </table>
 </body>

@@ -72,6 +72,8 @@ def test_batch_lists_warned_cases_in_their_own_column_and_refused_ones_as_failed
     assert "input checks: cropped: coverage.field_of_view" in result.output
     cases = {row["case"]: row for row in json.loads((out / "summary.json").read_text())["cases"]}
     assert cases["cropped"]["input_checks"] == rows["cropped"]["input_checks"]
+    index = (out / "index.html").read_text()  # the index page names them too
+    assert "input checks that warned" in index and rows["cropped"]["input_checks"] in index
 
 
 def test_a_refusal_is_exit_2_with_one_line_and_writes_nothing(tmp_path, tiny_model):
