@@ -73,5 +73,18 @@ def _largest_filled(mask: np.ndarray) -> np.ndarray:
     labels, count = ndimage.label(mask)
     if count == 0:
         return mask
-    sizes = ndimage.sum(mask, labels, index=range(1, count + 1))
-    return ndimage.binary_fill_holes(labels == int(np.argmax(sizes)) + 1)
+    largest = labels == int(np.argmax(np.bincount(labels.ravel())[1:])) + 1
+    return _fill_holes(largest)
+
+
+def _fill_holes(mask: np.ndarray) -> np.ndarray:
+    """``ndimage.binary_fill_holes`` in one labelling pass (it dilates until nothing changes, slower on a
+    head): the background parts that do not reach the image's edge are holes."""
+    from scipy import ndimage
+
+    background, _ = ndimage.label(~mask)
+    edge = np.unique(np.concatenate([background[0], background[-1], background[:, 0], background[:, -1]]))
+    outside = np.zeros(background.max() + 1, dtype=bool)
+    outside[edge] = True
+    outside[0] = False  # label 0 is the mask itself
+    return ~outside[background]
