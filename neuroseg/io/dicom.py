@@ -170,8 +170,12 @@ def collect_series(folder, exclude=(), nifti: list | None = None) -> tuple[dict[
 
 def collect_datasets(datasets) -> dict[str, SeriesHeaders]:
     """Group pydicom Datasets held in memory (pixel data included) by SeriesInstanceUID."""
+    from pydicom.dataset import Dataset
+
     series: dict[str, SeriesHeaders] = {}
     for dataset in datasets:
+        if not isinstance(dataset, Dataset):
+            raise InputError(f"Expected pydicom Datasets of one series, got a {type(dataset).__name__}")
         name = f"{MEMORY}/{dataset.get('SOPInstanceUID', '')}"
         _add_to_series(series, dataset, name, in_memory=True)
     return series

@@ -104,3 +104,10 @@ def test_a_not_flair_input_is_said_in_the_seg(tmp_path, segmenter):
     volume = load_volume(datasets, series_uid=str(datasets[0].SeriesInstanceUID))
     seg = build_dicom_seg(segmenter.segment(volume).mask, datasets, Algorithm("m", input_not_flair=True))
     assert seg.SeriesDescription.startswith("NOT FLAIR")
+
+
+def test_a_list_of_other_things_is_one_clear_error():
+    with pytest.raises(InputError, match="Expected pydicom Datasets of one series, got a str"):
+        load_volume(["IM0001.dcm"])
+    with pytest.raises(InputError, match="no DICOM series found"):
+        load_volume([])
