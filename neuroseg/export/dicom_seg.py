@@ -141,8 +141,9 @@ def source_datasets(meta: dict) -> list:
 
 
 def algorithm_of(result) -> Algorithm:
-    model = getattr(result, "model", None)
-    return Algorithm(model_name=str(getattr(model, "name", None) or "unknown model"),
+    """The SEG's description of what made ``result``."""
+    name = result.model.name if result.model is not None else None
+    return Algorithm(model_name=str(name or "unknown model"),
                      input_not_flair=result.image.meta.get("looks_like_flair") is False)
 
 

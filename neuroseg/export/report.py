@@ -72,7 +72,7 @@ def build_report(result, files=()) -> dict:
             {"index": k, "classifier_probability": round(float(p), 4), "tumour_voxels": int(n)}
             for k, (p, n) in enumerate(zip(result.slice_probabilities, result.per_slice_voxels))
         ],
-        "bounding_box_mm": bounding_box_mm(mask),
+        "bounding_box_mm": result.bounding_box_mm,
         "model": _model(result.model),
         "device": result.model.device if result.model else None,
         "timings_s": {k: round(v, 4) for k, v in result.timings.items()},

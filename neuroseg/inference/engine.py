@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -91,11 +92,20 @@ class SegmentationResult:
 
         return build_report(self)
 
-    @property
+    # The report is built each time it is read (QC title, viewer page, console, report.json): what only
+    # the mask decides is computed once per result (dataclasses.replace with another mask starts afresh).
+    @cached_property
     def per_slice_voxels(self) -> np.ndarray:
         """Tumour voxels on each source slice along ``slice_axis``."""
         other = tuple(a for a in range(3) if a != self.slice_axis)
         return self.mask.array.sum(axis=other, dtype=np.int64)
+
+    @cached_property
+    def bounding_box_mm(self) -> dict | None:
+        """The report's bounding box of the mask (see :func:`neuroseg.export.report.bounding_box_mm`)."""
+        from neuroseg.export.report import bounding_box_mm
+
+        return bounding_box_mm(self.mask)
 
     @property
     def tumour_slices(self) -> list[int]:

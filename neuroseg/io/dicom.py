@@ -363,6 +363,10 @@ def _drop_repeats(kept: list, normal: np.ndarray, notes: list) -> tuple[list, st
                   f"repeated acquisitions): not one 3D volume")
 
 
+# What pydicom raises for a file or pixel data it cannot read or decode (one list for both steps).
+DECODE_ERRORS = (OSError, ValueError, RuntimeError, AttributeError, NotImplementedError, EOFError)
+
+
 def decode_image(header: SliceHeader) -> np.ndarray:
     """The pixel data of the file or in-memory dataset that holds ``header``, as ``(frame, row, column)``."""
     if header.dataset is not None:
@@ -376,7 +380,7 @@ def decode_file(path) -> np.ndarray:
 
     try:
         dataset = pydicom.dcmread(path)
-    except (OSError, ValueError, EOFError, AttributeError) as error:
+    except DECODE_ERRORS as error:
         raise InputError(f"{path}: pixel data cannot be decoded: {_first_line(error)}") from error
     return decode_dataset(dataset, path)
 
@@ -389,7 +393,7 @@ def decode_dataset(dataset, name) -> np.ndarray:
         pixels = dataset.pixel_array
     except InputError:
         raise
-    except (OSError, ValueError, RuntimeError, AttributeError, NotImplementedError, EOFError) as error:
+    except DECODE_ERRORS as error:
         syntax = getattr(getattr(dataset, "file_meta", None), "TransferSyntaxUID", None)
         raise InputError(f"{name}: pixel data cannot be decoded"
                          + (f" (transfer syntax {getattr(syntax, 'name', syntax)})" if syntax else "")
