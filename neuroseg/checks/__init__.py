@@ -29,6 +29,10 @@ def check_input(volume, force: bool = False) -> InputChecks:
     return checks
 
 
+# What every output says after the flagged checks (console, viewer page).
+DO_NOT_TRUST = "this input differs from what the model was validated on; do not trust the result unchecked"
+
+
 def qc_title(report: dict) -> str:
     """The QC picture's title line for a report whose input checks warned or refused ('' when all ok)."""
     section = report.get("input_checks") or {}
@@ -39,4 +43,4 @@ def qc_title(report: dict) -> str:
     return f"INPUT CHECKS {section.get('level', WARN).upper()}: {forced}" + ", ".join(flagged)
 
 
-__all__ = ["check_input", "qc_title", "Finding", "InputChecks", "InputRefused", "LEVELS", "OK", "WARN", "REFUSE"]
+__all__ = ["check_input", "qc_title", "DO_NOT_TRUST", "Finding", "InputChecks", "InputRefused", "LEVELS", "OK", "WARN", "REFUSE"]

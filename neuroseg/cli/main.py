@@ -174,8 +174,9 @@ def print_input_checks(console, report) -> None:
         colour = colours.get(finding["level"], "white")
         console.print(f"input check [{colour}]{escape(finding['line'])}[/]", highlight=False, soft_wrap=True)
     if section.get("flagged"):
-        console.print(f"[bold yellow]warning:[/] input checks flagged {', '.join(section['flagged'])}: "
-                      "this input differs from what the model was validated on; do not trust the result unchecked",
+        from neuroseg.checks import DO_NOT_TRUST
+
+        console.print(f"[bold yellow]warning:[/] input checks flagged {', '.join(section['flagged'])}: {DO_NOT_TRUST}",
                       highlight=False, soft_wrap=True)
     if section.get("forced") and section.get("level") == "refuse":
         console.print("[bold red]forced:[/] --force-input ran past a refusal; the report marks this run as forced",

@@ -98,8 +98,10 @@ def banner_html(lines: list[str]) -> str:
     if not lines:
         return ""
     items = "".join(f"<li>{html.escape(line)}</li>" for line in lines[1:])
-    return (f'<div id="input-checks" role="alert"><strong>{html.escape(lines[0])}</strong>: this input differs '
-            f"from what the model was validated on; do not trust the result unchecked.<ul>{items}</ul></div>\n")
+    from neuroseg.checks import DO_NOT_TRUST
+
+    return (f'<div id="input-checks" role="alert"><strong>{html.escape(lines[0])}</strong>: '
+            f"{html.escape(DO_NOT_TRUST)}.<ul>{items}</ul></div>\n")
 
 
 def page_data(result) -> dict:
