@@ -231,6 +231,11 @@ def train(
     ema: float = typer.Option(0.99, help="Decay of the weights' moving average, which is saved (0: off)."),
     small_boost: float = typer.Option(1.0, help="Extra sampling weight of small-tumour and end-of-tumour slices."),
     threads: Optional[int] = typer.Option(None, help="CPU threads for training (default: torch's choice)."),
+    crop: int = typer.Option(128, help="Train on crops of this many px of the augmented slices (0: whole "
+                                       "slices); inference always takes whole slices."),
+    tumour_crops: float = typer.Option(1 / 3, help="Share of crops centred on a tumour pixel."),
+    precision: str = typer.Option("auto", help="auto (bf16 autocast where the CPU or GPU has it natively), "
+                                               "bf16 or fp32."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from -o's checkpoint."),
     folds: int = typer.Option(5, help="Patient-level folds; one is held out for validation (1: train on all)."),
     fold: int = typer.Option(0, help="Which fold is the validation set."),
@@ -251,7 +256,8 @@ def train(
         raise OutputError(f"Model folder exists: {output} (use --force to overwrite)")
     console = _console()
     config = TrainConfig(size=size, network=network, seg_features=features, loss=loss, ema=ema,
-                         small_boost=small_boost, threads=threads,
+                         small_boost=small_boost, threads=threads, crop=crop, tumour_crops=tumour_crops,
+                         precision=precision,
                          cls_features=features if classifier_features is None else classifier_features,
                          cls_pool=classifier_pool, cls_stem_max_pool=classifier_stem_max_pool,
                          cls_members=classifier_members, epochs=epochs,

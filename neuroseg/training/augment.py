@@ -74,3 +74,25 @@ class RandomSliceAugment:
 def _uniform(shape, low, high, device):
     shape = (shape,) if isinstance(shape, int) else shape
     return torch.rand(shape, device=device) * (high - low) + low
+
+
+def random_crops(images: torch.Tensor, masks: torch.Tensor, size: int,
+                 tumour_fraction: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """``size``-px crops of a batch: with probability ``tumour_fraction`` centred on a random tumour
+    pixel of a slice that has one, anywhere otherwise. The networks are fully convolutional, so
+    they train on crops (about 2.5x cheaper at 128 of 192 px) and still infer on whole slices."""
+    batch, _, height, width = images.shape
+    if size >= min(height, width):
+        return images, masks
+    device = images.device
+    top = torch.randint(0, height - size + 1, (batch,), device=device)
+    left = torch.randint(0, width - size + 1, (batch,), device=device)
+    centred = (torch.rand(batch, device=device) < tumour_fraction) & (masks.flatten(1).amax(1) > 0)
+    for b in torch.nonzero(centred).flatten().tolist():
+        rows, cols = torch.nonzero(masks[b, 0], as_tuple=True)
+        pick = int(torch.randint(0, len(rows), (1,)))
+        top[b] = (rows[pick] - size // 2).clamp(0, height - size)
+        left[b] = (cols[pick] - size // 2).clamp(0, width - size)
+    corners = list(zip(top.tolist(), left.tolist()))
+    return (torch.stack([images[b, :, t:t + size, l:l + size] for b, (t, l) in enumerate(corners)]),
+            torch.stack([masks[b, :, t:t + size, l:l + size] for b, (t, l) in enumerate(corners)]))

@@ -17,7 +17,7 @@ from neuroseg.errors import InputError
 from neuroseg.io.datasets import list_cases
 from neuroseg.training.cache import SliceCache, build_cache, fingerprint, patient_folds
 from neuroseg.models.classifier import ClassifierEnsemble
-from neuroseg.training.train import (LOSSES, NETWORKS, TrainConfig, minutes_left, train_classifier_members, train_networks,
+from neuroseg.training.train import (LOSSES, NETWORKS, PRECISIONS, TrainConfig, minutes_left, train_classifier_members, train_networks,
                                      validate_model)
 
 MODEL_NAME = "neuroseg-lgg-flair"
@@ -57,6 +57,13 @@ def check_options(config: TrainConfig, folds: int, split_seed: int) -> None:
         raise InputError(f"--ema must be in [0, 1), not {config.ema:g}")
     if config.small_boost < 0:
         raise InputError(f"--small-boost must be 0 or more, not {config.small_boost:g}")
+    if config.precision not in PRECISIONS:
+        raise InputError(f"--precision must be one of {', '.join(PRECISIONS)}, not {config.precision!r}")
+    if config.crop and (config.crop % step or config.crop < smallest or config.crop > config.size):
+        raise InputError(f"--crop must be 0 (whole slices) or a multiple of {step} from {smallest} to --size "
+                         f"{config.size}, not {config.crop}")
+    if not 0 <= config.tumour_crops <= 1:
+        raise InputError(f"--tumour-crops must be in [0, 1], not {config.tumour_crops:g}")
     if config.threads is not None and config.threads < 1:
         raise InputError(f"--threads must be at least 1, not {config.threads}")
     if config.joint and config.cls_members > 1:

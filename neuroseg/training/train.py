@@ -5,19 +5,19 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import torch
 from torch import nn
 
-from neuroseg.training.augment import RandomSliceAugment
+from neuroseg.training.augment import RandomSliceAugment, random_crops
 from neuroseg.training.cache import SliceCache
 
 
 NETWORKS = ("strided", "resunet")
 LOSSES = ("dice-ce", "dice-ce-image")
+PRECISIONS = ("auto", "bf16", "fp32")
 
 
 @dataclass
@@ -35,6 +35,9 @@ class TrainConfig:
     loss: str = "dice-ce-image"
     ema: float = 0.99  # decay of the weights' moving average (0: off); the average is what is saved
     small_boost: float = 1.0  # extra sampling weight of small-tumour slices and of a tumour's end slices
+    crop: int = 128  # training crops of the augmented slices, in px (0: whole slices); inference takes whole slices
+    tumour_crops: float = 1 / 3  # share of crops centred on a tumour pixel, where the slice has one
+    precision: str = "auto"  # auto: bf16 autocast where the device computes it natively, else fp32
     threads: int | None = None
     cls_features: int = 16
     cls_layers: tuple = (1, 1, 1, 1)
@@ -154,7 +157,9 @@ def train_networks(cache: SliceCache, train_ids, val_ids, config: TrainConfig, d
     params = [p for net in trained for p in net.parameters()]
     optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
     averages = [_average(net, config.ema) for net in trained] if config.ema else []
-    autocast = _autocast(device)
+    autocast = training_autocast(device, config.precision)
+    log(f"training precision: {'bf16 autocast' if autocast._enabled else 'fp32'} on {device.type}"
+        + (f", {config.crop} px crops" if config.crop else ", whole slices"))
     sample_weights = train.weights(config.small_boost) if config.small_boost else None
     steps_per_epoch = max(1, len(train) // config.batch_size)
     state = {"epoch": 0, "epochs": config.epochs, "step": 0, "history": [], "seconds": 0.0}
@@ -179,6 +184,9 @@ def train_networks(cache: SliceCache, train_ids, val_ids, config: TrainConfig, d
             images, masks, labels = train.batch(order[b * config.batch_size:(b + 1) * config.batch_size])
             with torch.no_grad():
                 images, masks = augment(images, masks)
+                if config.crop:
+                    images, masks = random_crops(images, masks, config.crop, config.tumour_crops)
+                    labels = masks.flatten(1).amax(1)  # the slice head sees the crop, so it is asked about the crop
                 images = images.contiguous(memory_format=torch.channels_last)
             with autocast:
                 seg_logits, cls_logits = forward(segmenter, classifier, images, with_mask=train_segmenter)
@@ -315,13 +323,24 @@ def minutes_left(deadline: float | None, trainings_left: int) -> float | None:
 
 
 def validate_model(segmenter, classifier, cache: SliceCache, val_ids, config: TrainConfig, device) -> dict:
-    autocast = _autocast(device)
+    autocast = training_autocast(device, config.precision)
     val = SliceSampler(cache, val_ids, config.context, device)
     return validate(segmenter, classifier, val, cache, val_ids, autocast, config.validate_dice)
 
 
-def _autocast(device: torch.device):
-    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
+def training_autocast(device: torch.device, precision: str = "auto") -> torch.autocast:
+    """bf16 autocast where asked for, or with ``auto`` where the device computes bf16 natively
+    (a GPU, or a CPU with AVX-512 BF16 or AMX: 1.3-1.6x cheaper steps measured on such a CPU);
+    a disabled autocast (fp32) otherwise."""
+    enabled = precision == "bf16" or (precision == "auto" and native_bf16(device))
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+def native_bf16(device: torch.device) -> bool:
+    if device.type == "cuda":
+        return True
+    cpu = torch.backends.cpu.get_cpu_capability()  # e.g. "AVX512", "AVX2", "DEFAULT"
+    return cpu.startswith("AVX512") and (torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
 
 
 def _epochs_within(config: TrainConfig, epoch: int, elapsed: float, history: list) -> int:
