@@ -59,9 +59,9 @@ def check_options(config: TrainConfig, folds: int, split_seed: int) -> None:
         raise InputError(f"--small-boost must be 0 or more, not {config.small_boost:g}")
     if config.precision not in PRECISIONS:
         raise InputError(f"--precision must be one of {', '.join(PRECISIONS)}, not {config.precision!r}")
-    if config.crop and (config.crop % step or config.crop < smallest or config.crop > config.size):
-        raise InputError(f"--crop must be 0 (whole slices) or a multiple of {step} from {smallest} to --size "
-                         f"{config.size}, not {config.crop}")
+    if config.crop and (config.crop % step or config.crop < smallest):  # a crop of --size or more: whole slices
+        raise InputError(f"--crop must be 0 (whole slices) or a multiple of {step} of at least {smallest}, "
+                         f"not {config.crop}")
     if not 0 <= config.tumour_crops <= 1:
         raise InputError(f"--tumour-crops must be in [0, 1], not {config.tumour_crops:g}")
     if config.threads is not None and config.threads < 1:
