@@ -221,12 +221,7 @@ def run_training(data, output, config: TrainConfig, folds: int = 5, fold: int = 
         "neuroseg_version": __version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "architecture": config.architecture(),
-        "input": {
-            **config.preprocessing().to_metadata(),
-            "orientation": "slices axial, working axis codes L,P,S (from the affine; nibabel io_orientation)",
-            "field_of_view": "square window in mm around the head's extent (+6% margin), resized bilinearly",
-            "normalisation": "foreground 1st..99th percentile -> 0..1, clipped to 0..2.5, background 0",
-        },
+        "input": {**config.preprocessing().to_metadata(), **config.preprocessing().describe()},
         "labels": {"0": "background", "1": "FLAIR abnormality (tumour)"},
         "inference": {"gate": True, "gate_threshold": 0.5, "threshold": 0.5, "min_component_ml": 0.0,
                       "flip_tta": False, "chosen_by": "defaults; see metrics.cross_validation when present"},

@@ -26,8 +26,8 @@ def foreground_mask(array: np.ndarray) -> np.ndarray:
     return array > low + 0.1 * (high - low)
 
 
-def normalise_intensity(array: np.ndarray, percentiles=PERCENTILES) -> np.ndarray:
-    """Map the foreground's ``percentiles`` (1st..99th) to 0..1 and clip; background goes to 0."""
+def normalise_intensity(array: np.ndarray, percentiles=PERCENTILES, clip_range=NORMALISED_RANGE) -> np.ndarray:
+    """Map the foreground's ``percentiles`` (1st..99th) to 0..1 and clip to ``clip_range``; background goes to 0."""
     array = np.asarray(array, dtype=np.float32)
     mask = foreground_mask(array)
     if mask.sum() < 100:
@@ -37,4 +37,4 @@ def normalise_intensity(array: np.ndarray, percentiles=PERCENTILES) -> np.ndarra
         high = low + 1.0
     out = (array - low) / (high - low)
     out[~mask] = 0.0
-    return np.clip(out, *NORMALISED_RANGE).astype(np.float32)
+    return np.clip(out, *clip_range).astype(np.float32)
