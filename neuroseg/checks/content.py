@@ -58,7 +58,7 @@ def clipped(view) -> Finding:
     values = view.array[view.head]
     if values.size == 0:
         return Finding("content.clipped", OK, "no head", "", R.VALIDATED_CLIPPED)
-    fraction = float(np.mean(values >= view.array.max()))
+    fraction = float(np.mean(values >= view.maximum))
     level = WARN if fraction > R.WARN_CLIPPED else OK
     return Finding("content.clipped", level, round(100 * fraction, 2), "% at maximum", R.VALIDATED_CLIPPED,
                    "many voxels sit at the maximum value: the intensity range was clipped" if level == WARN else "")
@@ -70,7 +70,7 @@ def contrast(view) -> Finding:
     if values.size < 1000:
         return Finding("content.contrast", WARN, f"{values.size} head voxels", "", R.VALIDATED_SPREAD,
                        "the head is near-empty")
-    values = values[:: max(1, values.size // 1_000_000)]
+    values = values[:: max(1, values.size // 200_000)]  # a sample: sorting a million values took 0.1 s
     levels = int(np.unique(values).size)
     p5, p50, p95 = np.percentile(values, [5, 50, 95])
     spread = float((p95 - p5) / abs(p50)) if p50 else float("inf")

@@ -42,7 +42,7 @@ def head_cut(view) -> Finding:
 
 
 def slices(view) -> Finding:
-    n = int(view.array.shape[2])
+    n = int(view.slices)
     extent = round(float(n * view.spacing[2]), 1)
     value = f"{n} slices, {extent:g} mm"
     if n < R.WARN_SLICES:

@@ -45,16 +45,17 @@ def low_resolution(volume: Volume, factor: int = 3) -> Volume:
 
 
 def brain_region(volume: Volume, depth_mm: float = 12.0):
-    """(working HeadView, bool mask of the brain on the source grid): deeper than ``depth_mm`` below the outline."""
+    """(bool mask of the brain on the source grid): deeper than ``depth_mm`` below the outline."""
     from scipy import ndimage
 
-    from neuroseg.checks.head import head_view
+    from neuroseg.checks.head import head_threshold, largest_filled
     from neuroseg.transforms import Reorientation
 
-    view = head_view(volume)
-    depth = np.zeros(view.array.shape, dtype=np.float32)
-    for k in range(view.array.shape[2]):
-        depth[:, :, k] = ndimage.distance_transform_edt(view.head[:, :, k], sampling=view.spacing[:2])
+    working = Reorientation.to_working(volume).apply_volume(volume)
+    head = largest_filled(head_threshold(np.asarray(working.array, dtype=np.float32)))  # every slice
+    depth = np.zeros(head.shape, dtype=np.float32)
+    for k in range(head.shape[2]):
+        depth[:, :, k] = ndimage.distance_transform_edt(head[:, :, k], sampling=working.spacing[:2])
     return Reorientation.to_working(volume).invert(depth > depth_mm)
 
 
