@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from neuroseg.batch.reports import earlier_reports, report_source
 from neuroseg.errors import InputError
 
 MAX_NAME = 120
@@ -124,8 +125,6 @@ def assign_names(cases: list[Case], output=None) -> None:
     holds a report, so adding a file never renames an existing case or lands in another one's folder.
     Names compare case-insensitively (macOS and Windows folders do).
     """
-    from neuroseg.batch.resume import earlier_reports, report_source
-
     reports = earlier_reports(Path(output)) if output is not None else {}
     owners: dict[tuple, list[str]] = {}
     for name, report in sorted(reports.items()):

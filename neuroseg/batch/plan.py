@@ -10,7 +10,8 @@ from pathlib import Path
 
 from neuroseg.batch.cases import Case, find_cases
 from neuroseg.batch.paths import case_paths
-from neuroseg.batch.resume import case_format, is_complete, read_json
+from neuroseg.batch.reports import read_json
+from neuroseg.batch.resume import case_format, is_complete
 from neuroseg.batch.summary import FAILED, REUSED, SKIPPED, new_row, row_from_report
 from neuroseg.batch.work import Task
 from neuroseg.errors import InputError, OutputError
