@@ -51,7 +51,7 @@ def plan_batch(folder, output, *, output_format: str = "nifti", series_uids=(), 
                shard: tuple | None = None, viewer: bool = True) -> Plan:
     from neuroseg.batch.bids import find_bids_cases, is_bids_dataset
     from neuroseg.export.writer import output_names
-    from neuroseg.io.discovery import describe_skipped
+    from neuroseg.batch.walk import describe_skipped
 
     output_names(output_format)  # validates the format before any work
     output = Path(output)

@@ -42,7 +42,7 @@ class BatchResult:
 
     @property
     def skipped_line(self) -> str:
-        from neuroseg.io.discovery import describe_skipped
+        from neuroseg.batch.walk import describe_skipped
 
         return describe_skipped(self.skipped_files)
 

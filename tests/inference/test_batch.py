@@ -17,7 +17,7 @@ import pytest
 
 from neuroseg.inference import Segmenter
 from neuroseg.inference.batch import find_cases, is_complete, run_batch, safe_name
-from neuroseg.io.discovery import EARLIER_OUTPUTS, LABEL_MAPS
+from neuroseg.batch.walk import EARLIER_OUTPUTS, LABEL_MAPS
 from tests.conftest import REPO, blob_volume
 from tests.dicom_factory import new_study, oblique_affine, sagittal_affine, write_series
 
