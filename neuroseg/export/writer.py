@@ -48,7 +48,7 @@ def write_outputs(result, folder, force: bool = False, probabilities: bool = Fal
     """
     from neuroseg.export.nifti import write_nifti
     from neuroseg.export.qc import render_qc
-    from neuroseg.export.report import build_report
+    from neuroseg.inference.report import build_report
 
     names = output_names(output_format, probabilities, viewer, secondary_capture)
     if SEG_FILE in names and result.image.meta.get("format") != "dicom":

@@ -88,7 +88,7 @@ class SegmentationResult:
     @property
     def report(self) -> dict:
         """The report.json content (its ``files`` list empty: the writer names the files)."""
-        from neuroseg.export.report import build_report
+        from neuroseg.inference.report import build_report
 
         return build_report(self)
 
@@ -102,8 +102,8 @@ class SegmentationResult:
 
     @cached_property
     def bounding_box_mm(self) -> dict | None:
-        """The report's bounding box of the mask (see :func:`neuroseg.export.report.bounding_box_mm`)."""
-        from neuroseg.export.report import bounding_box_mm
+        """The report's bounding box of the mask (see :func:`neuroseg.inference.report.bounding_box_mm`)."""
+        from neuroseg.inference.report import bounding_box_mm
 
         return bounding_box_mm(self.mask)
 

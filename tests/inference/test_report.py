@@ -31,7 +31,7 @@ def test_nifti_reports_have_no_dicom_slice_names(tmp_path, tiny_model):
 
 
 def test_the_bounding_box_is_tight_around_the_tumour_on_an_oblique_grid():
-    from neuroseg.export.report import bounding_box_mm
+    from neuroseg.inference.report import bounding_box_mm
     from tests.geometry import rotate_affine
 
     volume = blob_volume()
