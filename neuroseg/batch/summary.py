@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from neuroseg.errors import BatchIncompleteError, InputError
-from neuroseg.export.files import atomic_write_text
+from neuroseg.io.atomic import atomic_write_text
 
 SUMMARY_CSV = "summary.csv"
 SUMMARY_JSON = "summary.json"

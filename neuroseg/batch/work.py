@@ -20,8 +20,8 @@ from neuroseg.batch.paths import MASK_SIDECAR, STAGING_PREFIX, CasePaths
 from neuroseg.batch.reports import read_json, report_source
 from neuroseg.batch.resume import case_format, file_stamp
 from neuroseg.batch.summary import DONE, FAILED, row_from_report
-from neuroseg.errors import NeurosegError, OutputError
-from neuroseg.export.files import atomic_write_text
+from neuroseg.errors import NeurosegError, OutputError, first_line
+from neuroseg.io.atomic import atomic_write_text
 
 @dataclass(frozen=True)
 class Task:
@@ -128,7 +128,7 @@ def _write_bids(result, task: Task, fmt: str) -> None:
 
 def message(error: BaseException) -> str:
     """One line for the summary: neuroseg's own message, or the exception's type and first line."""
-    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    text = first_line(error)
     if isinstance(error, NeurosegError):
         return text or type(error).__name__
     return f"{type(error).__name__}: {text}" if text else type(error).__name__

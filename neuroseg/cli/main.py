@@ -69,9 +69,10 @@ def friendly_errors(command):
 
 def _fail(message: str, code: int):
     """Print ``neuroseg: error: MESSAGE`` as one line on stderr and exit with ``code``."""
-    lines = [line.strip() for line in str(message).strip().splitlines() if line.strip()]
-    text = lines[0] if lines else "unknown error"
-    if len(lines) > 1:
+    from neuroseg.errors import first_line
+
+    text = first_line(message, "unknown error")
+    if text != str(message).strip():  # more lines follow
         text += " ..."
     typer.echo(f"neuroseg: error: {text}", err=True)
     raise typer.Exit(code)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from neuroseg.errors import GeometryError, InputError
-from neuroseg.export.files import atomic_path
+from neuroseg.io.atomic import atomic_path
 from neuroseg.io.dicom import collect_datasets, plan_series
 from neuroseg.io.values import as_int
 

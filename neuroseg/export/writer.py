@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from neuroseg.errors import InputError
-from neuroseg.export.files import all_or_nothing, atomic_write_text, prepare_output_dir
+from neuroseg.export.files import prepare_output_dir
+from neuroseg.io.atomic import all_or_nothing, atomic_write_text
 from neuroseg.export.viewer import VIEWER_FILE
 from neuroseg.io.outputs import REPORT_FILE, is_output_folder  # noqa: F401  (the readers own the test)
 

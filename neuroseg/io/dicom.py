@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from neuroseg.errors import InputError
-from neuroseg.io.checks import check_dimensions, check_spacing, check_values
+from neuroseg.errors import InputError, first_line
+from neuroseg.io.validate import check_dimensions, check_spacing, check_values
 from neuroseg.io.files import is_nifti, walk_tree
 from neuroseg.io.outputs import REPORT_FILE, is_output_folder
 from neuroseg.io.values import as_int
@@ -374,7 +374,7 @@ def decode_file(path) -> np.ndarray:
     try:
         dataset = pydicom.dcmread(path)
     except DECODE_ERRORS as error:
-        raise InputError(f"{path}: pixel data cannot be decoded: {_first_line(error)}") from error
+        raise InputError(f"{path}: pixel data cannot be decoded: {first_line(error, type(error).__name__)}") from error
     return decode_dataset(dataset, path)
 
 
@@ -390,16 +390,12 @@ def decode_dataset(dataset, name) -> np.ndarray:
         syntax = getattr(getattr(dataset, "file_meta", None), "TransferSyntaxUID", None)
         raise InputError(f"{name}: pixel data cannot be decoded"
                          + (f" (transfer syntax {getattr(syntax, 'name', syntax)})" if syntax else "")
-                         + f": {_first_line(error)}") from error
+                         + f": {first_line(error, type(error).__name__)}") from error
     if pixels.ndim == 2:
         pixels = pixels[None]
     if str(dataset.get("PhotometricInterpretation", "")).upper() == "MONOCHROME1":
         pixels = pixels.max() - pixels
     return pixels
-
-
-def _first_line(error: BaseException) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
 def read_pixels(plan: SeriesPlan) -> np.ndarray:

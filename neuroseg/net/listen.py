@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from neuroseg.errors import InputError, NeurosegError
-from neuroseg.export.files import atomic_write_text
+from neuroseg.io.atomic import atomic_write_text
 from neuroseg.net.spool import check_uid, folder_bytes, instance_path, remove_partial_files, save_instance
 
 RECEIVED, SEGMENTED, SENDING, SENT, FAILED = "received", "segmented", "sending", "sent", "failed"
