@@ -277,7 +277,7 @@ def test_out_of_memory_is_one_line(scan, tmp_path, tiny_model, monkeypatch):
 def start_process(*args):
     env = dict(os.environ, PYTHONWARNINGS="ignore")
     env.pop("NEUROSEG_DEBUG", None)
-    return subprocess.Popen([sys.executable, "-m", "neuroseg.cli", *map(str, args)], stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-m", "neuroseg", *map(str, args)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env,
                             cwd=Path(__file__).resolve().parent.parent)
 
