@@ -11,17 +11,17 @@ def make_console():
     return Console()
 
 
-def segment_into(input: Path, output: Path, **options) -> None:
+def segment_into(input: Path, output: Path, verbose: bool = False, **options) -> None:
     """``run``'s body for any command: the library's run behind a spinner, then the summary.
     Typer's option defaults exist only when typer calls a command, so a command must not call another."""
     from neuroseg.export.run import segment_into as run_one
 
     console = make_console()
     result, written = run_one(input, output, status=console.status, **options)
-    print_summary(console, result, written)
+    print_summary(console, result, written, verbose)
 
 
-def print_summary(console, result, written):
+def print_summary(console, result, written, verbose: bool = False):
     report = result.report
     found = "[bold red]tumour found[/]" if report["tumour_found"] else "[green]no tumour found[/]"
     console.print(f"{found}: {report['tumour_volume_ml']:.1f} mL on {len(report['tumour_slices'])} slices "
@@ -29,18 +29,23 @@ def print_summary(console, result, written):
                   f"{sum(result.timings.values()):.2f} s on {report['device']}", soft_wrap=True)
     for warning in report.get("warnings", []):
         console.print(f"[bold yellow]warning:[/] {warning}", soft_wrap=True)  # one line each in a log
-    print_input_checks(console, report)
+    print_input_checks(console, report, verbose)
     for path in written:
         console.print(f"  wrote {path}", soft_wrap=True)
 
 
-def print_input_checks(console, report) -> None:
-    """One line per input-check finding; warn and refuse stand out, a forced run says so."""
+def print_input_checks(console, report, verbose: bool = False) -> None:
+    """One line for each input check that warned or refused (``verbose``: for every one), or one line saying
+    that all passed; a forced run says so. Every finding, with its validated range, is in report.json."""
     from rich.markup import escape
 
     section = report.get("input_checks") or {}
     colours = {"ok": "green", "warn": "bold yellow", "refuse": "bold red"}
-    for finding in section.get("findings", []):
+    findings = section.get("findings", [])
+    shown = findings if verbose else [finding for finding in findings if finding["level"] != "ok"]
+    if findings and not shown:
+        console.print(f"input checks: all {len(findings)} passed", highlight=False, soft_wrap=True)
+    for finding in shown:
         colour = colours.get(finding["level"], "white")
         console.print(f"input check [{colour}]{escape(finding['line'])}[/]", highlight=False, soft_wrap=True)
     if section.get("flagged"):

@@ -101,13 +101,15 @@ def run(
     viewer: bool = typer.Option(True, "--viewer/--no-viewer", help="Write viewer.html (scan and mask, offline)."),
     secondary_capture: bool = typer.Option(False, "--secondary-capture", help="Also write sc.dcm: the QC picture "
                                            "as a DICOM Secondary Capture in the source study (DICOM input only)."),
+    verbose: bool = typer.Option(False, "--verbose", help="Print every input check's finding, not only those that "
+                                                          "warned (all are in report.json)."),
 ):
     """Segment one scan and write mask, report, QC picture and viewer page into OUTPUT."""
     from neuroseg.cli.console import segment_into
 
     segment_into(input, output, model=model, device=device, probabilities=probabilities, series=series,
                  output_format=output_format, force=force, force_input=force_input, viewer=viewer,
-                 secondary_capture=secondary_capture)
+                 secondary_capture=secondary_capture, verbose=verbose)
 
 
 @app.command()
