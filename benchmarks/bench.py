@@ -58,7 +58,7 @@ def child_neuroseg(args) -> dict:
 
 
 def child_neuroseg_batch(args) -> dict:
-    from neuroseg.inference.batch import run_batch
+    from neuroseg.batch import run_batch
 
     start = time.perf_counter()
     result = run_batch(args.inputs[0], args.out, model=args.model, device=args.device, force=True, workers=2)
@@ -159,7 +159,7 @@ def cli_help_seconds(repeats=5) -> dict:
 
     exe = Path(sys.executable).with_name("neuroseg")
     result = {"python -c pass": best([sys.executable, "-c", "pass"]),
-              "python -m neuroseg.cli --help": best([sys.executable, "-m", "neuroseg.cli", "--help"])}
+              "python -m neuroseg --help": best([sys.executable, "-m", "neuroseg", "--help"])}
     if exe.exists():
         result["neuroseg --help"] = best([str(exe), "--help"])
     return result
@@ -300,7 +300,7 @@ def main():
                     print(f"{name:24s} run_batch FAILED: {result['error']}")
                 else:
                     result["throughput"] = args.batch_size / result["batch_seconds"]
-                    print(f"{name:24s} run_batch (neuroseg.inference.batch, 2 reading threads): "
+                    print(f"{name:24s} run_batch (neuroseg.batch, 2 reading threads): "
                           f"{result['batch_seconds']:.2f} s, {result['throughput']:.2f} volumes/s, "
                           f"process {result['wall']:.2f} s, RSS {result['peak_rss_mb']:.0f} MB, "
                           f"statuses {result['statuses']}")

@@ -123,7 +123,7 @@ def write_cheap(result, folder: Path):
     import nibabel as nib
     import numpy as np
 
-    from neuroseg.export.files import atomic_write_text
+    from neuroseg.io.atomic import atomic_write_text
     from neuroseg.export.nifti import to_nifti
 
     folder.mkdir(parents=True, exist_ok=True)

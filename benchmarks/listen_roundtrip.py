@@ -37,7 +37,7 @@ def main() -> None:
     port = free_port()
     orthanc = start_orthanc(work / "orthanc", {"NEUROSEG": {"AET": "NEUROSEG", "Host": "127.0.0.1", "Port": port}})
     volume = load_nifti(REPO / "sample_data" / "TCGA-FG-6692_flair.nii.gz")
-    command = [sys.executable, "-m", "neuroseg.cli", "listen", "--spool", str(work / "spool"), "--port", str(port),
+    command = [sys.executable, "-m", "neuroseg", "listen", "--spool", str(work / "spool"), "--port", str(port),
                "--send-to", orthanc.peer, "--stable-seconds", str(args.stable_seconds), "--device", "cpu"]
     listener = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, cwd=REPO,
                                 env=dict(os.environ, PYTHONPATH=str(REPO)))

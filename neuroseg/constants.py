@@ -11,5 +11,3 @@ MAX_DIM = 4096
 
 # Intensities after normalisation are clipped to this range.
 NORMALISED_RANGE = (0.0, 2.5)
-
-DEFAULT_MODEL_DIR_NAME = "weights"

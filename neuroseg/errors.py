@@ -1,6 +1,13 @@
 """Error classes; each carries the exit code the CLI returns for it."""
 
 
+def first_line(error, otherwise: str = "") -> str:
+    """The first line of an error's message (or of any text), stripped; ``otherwise`` when it says nothing. An
+    error becomes one line wherever it is shown: the console, a log, a summary row, another error's message."""
+    text = str(error).strip()
+    return text.splitlines()[0].strip() if text else otherwise
+
+
 class NeurosegError(Exception):
     """Base class: a problem the user can act on, reported as one line."""
 

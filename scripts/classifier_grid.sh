@@ -27,7 +27,7 @@ recipe() {  # name, epochs, then options in neuroseg train's spelling
   cv_options=$(echo "$*" | sed -e 's/--classifier-pool/--pool/' -e 's/--no-classifier-stem-max-pool/--no-stem-max-pool/' \
     -e 's/--classifier-features/--features/')
   mkdir -p "$out/$name"
-  timeout "$(left)" python3 -m neuroseg.cli train "$data" -o "$out/$name/model" --segmenter-from "$base" \
+  timeout "$(left)" python3 -m neuroseg train "$data" -o "$out/$name/model" --segmenter-from "$base" \
     --epochs "$n" "$@" >"$out/$name/train.log" 2>&1
   # shellcheck disable=SC2086
   timeout "$(left)" python3 scripts/cv_classifier.py "$data" -o "$out/$name/cv.json" --epochs "$n" $cv_options \

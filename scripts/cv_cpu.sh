@@ -17,13 +17,13 @@ mkdir -p "$out/v2" "$out/v1"
 for k in $folds; do
   for recipe in v2 v1; do
     options=""; [ "$recipe" = v1 ] && options=$v1
-    OMP_NUM_THREADS=1 python3 -m neuroseg.cli train "$cache" -o "$out/$recipe/fold$k" --folds 5 --fold "$k" \
+    OMP_NUM_THREADS=1 python3 -m neuroseg train "$cache" -o "$out/$recipe/fold$k" --folds 5 --fold "$k" \
       --epochs 200 --max-minutes "$minutes" --batch-size 16 --threads 1 --device cpu $options \
       >"$out/$recipe/fold$k.log" 2>&1 &
   done
   wait
   for recipe in v2 v1; do
-    python3 -m neuroseg.cli evaluate "$data" --model "$out/$recipe/fold$k" --device cpu --force \
+    python3 -m neuroseg evaluate "$data" --model "$out/$recipe/fold$k" --device cpu --force \
       -o "$out/$recipe/fold$k-evaluation.json" >"$out/$recipe/fold$k-evaluation.log" 2>&1 &
   done
   wait

@@ -92,7 +92,7 @@ def main(args=None) -> int:
 
     from neuroseg.inference import Segmenter
     from neuroseg.io import load_volume
-    from neuroseg.io.datasets import find_cases
+    from neuroseg.io.datasets import find_labelled_cases
     from neuroseg.volume import Volume
 
     segmenter = Segmenter(options.model, device=options.device)
@@ -126,7 +126,7 @@ def main(args=None) -> int:
     patients = []
     validation = set(metadata.get("training", {}).get("validation_cases", []))
     # the model's validation patients first: were the run cut short, the unseen patients are done
-    cases = sorted(find_cases(options.data / "lgg-flair"), key=lambda item: item[0] in training)
+    cases = sorted(find_labelled_cases(options.data / "lgg-flair"), key=lambda item: item[0] in training)
     for case_id, load in cases:
         if options.cases == "validation" and case_id not in validation:
             continue

@@ -17,7 +17,7 @@ python3 -m pip install -q torch==2.13.0 2>/dev/null || true
 python3 -m pip install -q -e . >/dev/null 2>&1 || true
 nvidia-smi -L > "$out/device.txt" 2>&1
 for k in 0 1 2 3 4; do
-  OMP_NUM_THREADS=3 python3 -m neuroseg.cli train "$cache" -o "$out/cv/fold$k" --folds 5 --fold "$k" \
+  OMP_NUM_THREADS=3 python3 -m neuroseg train "$cache" -o "$out/cv/fold$k" --folds 5 --fold "$k" \
     --epochs "$epochs" --max-minutes "$fold_minutes" --device cuda > "$out/cv/fold$k.log" 2>&1 &
 done
 wait
@@ -30,6 +30,6 @@ reached = [json.loads((p / "metadata.json").read_text())["training"]["history"][
 print(int(statistics.median(reached)) if reached else 0)
 PY
 )
-[ "$folds_epochs" -gt 0 ] && python3 -m neuroseg.cli train "$cache" -o "$out/all-data" --folds 1 --epochs "$folds_epochs" \
+[ "$folds_epochs" -gt 0 ] && python3 -m neuroseg train "$cache" -o "$out/all-data" --folds 1 --epochs "$folds_epochs" \
   --max-minutes "$all_minutes" --device cuda > "$out/all-data.log" 2>&1
 ls -la "$out" "$out/cv" > "$out/listing.txt"

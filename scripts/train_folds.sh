@@ -7,7 +7,7 @@ out=$2
 minutes=${3:-6}
 mkdir -p "$out"
 for k in 0 1 2 3 4; do
-  OMP_NUM_THREADS=3 python3 -m neuroseg.cli train "$data" -o "$out/fold$k" --folds 5 --fold "$k" \
+  OMP_NUM_THREADS=3 python3 -m neuroseg train "$data" -o "$out/fold$k" --folds 5 --fold "$k" \
     --epochs 200 --max-minutes "$minutes" --device cuda >"$out/fold$k.log" 2>&1 &
 done
 wait

@@ -181,7 +181,7 @@ def test_failed_first_overwrite_keeps_the_earlier_results(scan, tmp_path, tiny_m
 
 def test_all_or_nothing_takes_back_new_files_and_restores_replaced_ones(tmp_path):
     """The helper the writer needs, on its own."""
-    from neuroseg.export.files import all_or_nothing, atomic_write_text
+    from neuroseg.io.atomic import all_or_nothing, atomic_write_text
 
     (tmp_path / "old.txt").write_text("old")
     with pytest.raises(RuntimeError), all_or_nothing():
@@ -277,7 +277,7 @@ def test_out_of_memory_is_one_line(scan, tmp_path, tiny_model, monkeypatch):
 def start_process(*args):
     env = dict(os.environ, PYTHONWARNINGS="ignore")
     env.pop("NEUROSEG_DEBUG", None)
-    return subprocess.Popen([sys.executable, "-m", "neuroseg.cli", *map(str, args)], stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-m", "neuroseg", *map(str, args)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env,
                             cwd=Path(__file__).resolve().parent.parent)
 
@@ -309,7 +309,7 @@ def test_writers_of_the_same_files_at_once_never_fail_and_leave_no_backups(tmp_p
     exist' and 'move it aside' used to fail the write, ~1 in 7 here)."""
     import threading
 
-    from neuroseg.export.files import all_or_nothing, atomic_write_text
+    from neuroseg.io.atomic import all_or_nothing, atomic_write_text
 
     failures = []
 

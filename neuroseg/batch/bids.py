@@ -20,7 +20,7 @@ from pathlib import Path
 from neuroseg.batch.cases import Case
 from neuroseg.batch.paths import BIDS_DESC
 from neuroseg.errors import InputError, NeurosegError
-from neuroseg.export.files import atomic_write_text
+from neuroseg.io.atomic import atomic_write_text
 
 DESCRIPTION = "dataset_description.json"
 BIDS_VERSION = "1.10.0"

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from neuroseg.batch.reports import earlier_reports, report_source
 from neuroseg.errors import InputError
 
 MAX_NAME = 120
@@ -48,13 +49,14 @@ def safe_name(text: str) -> str:
 def find_cases(folder, exclude=(), series_uids=(), output=None):
     """Every NIfTI file and every study's chosen DICOM series under ``folder``.
 
-    Returns the cases, unreadable-file notes and the :class:`~neuroseg.io.discovery.FolderWalk` (what was
+    Returns the cases, unreadable-file notes and the :class:`~neuroseg.batch.walk.FolderWalk` (what was
     left out: earlier outputs, label maps). ``series_uids``: in a study that holds one of these series,
     process them instead of the automatic choice. ``output``: a batch output folder whose existing case
     folders keep their names (see :func:`assign_names`).
     """
     from neuroseg.io.dicom import iter_dicom_files
-    from neuroseg.io.discovery import scan_dicom, walk_nifti
+    from neuroseg.batch.walk import walk_nifti
+    from neuroseg.io.catalogue import scan_dicom
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -124,8 +126,6 @@ def assign_names(cases: list[Case], output=None) -> None:
     holds a report, so adding a file never renames an existing case or lands in another one's folder.
     Names compare case-insensitively (macOS and Windows folders do).
     """
-    from neuroseg.batch.resume import earlier_reports, report_source
-
     reports = earlier_reports(Path(output)) if output is not None else {}
     owners: dict[tuple, list[str]] = {}
     for name, report in sorted(reports.items()):

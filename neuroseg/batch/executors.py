@@ -27,7 +27,6 @@ DASK_SCHEMES = ("tcp://", "tls://", "ucx://", "ws://", "wss://")  # the addresse
 DASK_HINT = "pip install 'neuroseg[dask]'"
 _SEGMENTERS: dict = {}
 _LOCK = threading.Lock()
-LOADS = {"count": 0}  # models this process has loaded (tests check that a worker loads one)
 
 
 def parse_scheduler(text: str | None, workers: int = 2) -> tuple[str, int | str]:
@@ -70,7 +69,6 @@ def worker_segmenter(model, device: str, threads: int | None = None):
             from neuroseg.inference import Segmenter
 
             _SEGMENTERS[key] = Segmenter(model, device=device)
-            LOADS["count"] += 1
         return _SEGMENTERS[key]
 
 

@@ -15,6 +15,7 @@ BIDS_DESC = "tumour"
 BIDS_SUFFIXES = {MASK_FILE: "mask.nii.gz", PROBABILITIES_FILE: "probseg.nii.gz", QC_FILE: "qc.png",
                  REPORT_FILE: "report.json", SEG_FILE: "seg.dcm", VIEWER_FILE: "viewer.html"}
 MASK_SIDECAR = "mask.json"
+STAGING_PREFIX = ".neuroseg-staging-"  # a BIDS case's outputs are written here, then renamed to their names
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from neuroseg.batch.cases import Case, find_cases
 from neuroseg.batch.paths import case_paths
-from neuroseg.batch.resume import case_format, is_complete, read_json
+from neuroseg.batch.reports import read_json
+from neuroseg.batch.resume import case_format, is_complete
 from neuroseg.batch.summary import FAILED, REUSED, SKIPPED, new_row, row_from_report
 from neuroseg.batch.work import Task
 from neuroseg.errors import InputError, OutputError
@@ -50,7 +51,7 @@ def plan_batch(folder, output, *, output_format: str = "nifti", series_uids=(), 
                shard: tuple | None = None, viewer: bool = True) -> Plan:
     from neuroseg.batch.bids import find_bids_cases, is_bids_dataset
     from neuroseg.export.writer import output_names
-    from neuroseg.io.discovery import describe_skipped
+    from neuroseg.batch.walk import describe_skipped
 
     output_names(output_format)  # validates the format before any work
     output = Path(output)

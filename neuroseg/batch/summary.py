@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from neuroseg.errors import BatchIncompleteError, InputError
-from neuroseg.export.files import atomic_write_text
+from neuroseg.io.atomic import atomic_write_text
 
 SUMMARY_CSV = "summary.csv"
 SUMMARY_JSON = "summary.json"
@@ -42,7 +42,7 @@ class BatchResult:
 
     @property
     def skipped_line(self) -> str:
-        from neuroseg.io.discovery import describe_skipped
+        from neuroseg.batch.walk import describe_skipped
 
         return describe_skipped(self.skipped_files)
 

@@ -14,15 +14,14 @@ import tempfile
 import time
 from dataclasses import dataclass
 
+from neuroseg.batch.bids import mask_sidecar
 from neuroseg.batch.cases import Case, case_source
-from neuroseg.batch.paths import MASK_SIDECAR, CasePaths
-from neuroseg.batch.resume import case_format, file_stamp, read_json, report_source
+from neuroseg.batch.paths import MASK_SIDECAR, STAGING_PREFIX, CasePaths
+from neuroseg.batch.reports import read_json, report_source
+from neuroseg.batch.resume import case_format, file_stamp
 from neuroseg.batch.summary import DONE, FAILED, row_from_report
-from neuroseg.errors import NeurosegError, OutputError
-from neuroseg.export.files import atomic_write_text
-
-STAGING_PREFIX = ".neuroseg-staging-"  # a BIDS case's outputs are written here, then renamed to their names
-
+from neuroseg.errors import NeurosegError, OutputError, first_line
+from neuroseg.io.atomic import atomic_write_text
 
 @dataclass(frozen=True)
 class Task:
@@ -105,7 +104,6 @@ def _refuse_another_source(paths: CasePaths, case: Case) -> None:
 
 def _write_bids(result, task: Task, fmt: str) -> None:
     """Write into a private staging folder beside the targets, then rename each file to its BIDS name."""
-    from neuroseg.batch.bids import mask_sidecar
     from neuroseg.export.writer import REPORT_FILE, write_outputs
 
     paths = task.paths
@@ -130,7 +128,7 @@ def _write_bids(result, task: Task, fmt: str) -> None:
 
 def message(error: BaseException) -> str:
     """One line for the summary: neuroseg's own message, or the exception's type and first line."""
-    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    text = first_line(error)
     if isinstance(error, NeurosegError):
         return text or type(error).__name__
     return f"{type(error).__name__}: {text}" if text else type(error).__name__

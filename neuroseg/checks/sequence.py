@@ -48,7 +48,7 @@ def bids(volume, view=None) -> Finding | None:
     suffix = match.group(1) if match and "-" in path.name else None  # BIDS names are key-value pairs
     sidecar = _sidecar(path)
     if sidecar is not None and any(sidecar.get(key) for key in SIDECAR_KEYS):
-        from neuroseg.io.discovery import flair_evidence
+        from neuroseg.io.flair import flair_evidence
 
         flair, why = flair_evidence(_in_dicom_units(sidecar))
         source = f"sidecar {path.name.split('.')[0]}.json: {why}"

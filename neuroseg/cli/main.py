@@ -9,8 +9,6 @@ from typing import Optional
 
 import typer
 
-from neuroseg.errors import InputError  # a light module: --help stays instant
-
 app = typer.Typer(
     name="neuroseg", add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
     help="Find and outline brain tumours in FLAIR MRI (NIfTI or DICOM).",
@@ -71,18 +69,19 @@ def friendly_errors(command):
 
 def _fail(message: str, code: int):
     """Print ``neuroseg: error: MESSAGE`` as one line on stderr and exit with ``code``."""
-    lines = [line.strip() for line in str(message).strip().splitlines() if line.strip()]
-    text = lines[0] if lines else "unknown error"
-    if len(lines) > 1:
+    from neuroseg.errors import first_line
+
+    text = first_line(message, "unknown error")
+    if text != str(message).strip():  # more lines follow
         text += " ..."
     typer.echo(f"neuroseg: error: {text}", err=True)
     raise typer.Exit(code)
 
 
 def _console():
-    from rich.console import Console
+    from neuroseg.cli.console import make_console
 
-    return Console()
+    return make_console()
 
 
 @app.command()
@@ -102,104 +101,15 @@ def run(
     viewer: bool = typer.Option(True, "--viewer/--no-viewer", help="Write viewer.html (scan and mask, offline)."),
     secondary_capture: bool = typer.Option(False, "--secondary-capture", help="Also write sc.dcm: the QC picture "
                                            "as a DICOM Secondary Capture in the source study (DICOM input only)."),
+    verbose: bool = typer.Option(False, "--verbose", help="Print every input check's finding, not only those that "
+                                                          "warned (all are in report.json)."),
 ):
     """Segment one scan and write mask, report, QC picture and viewer page into OUTPUT."""
+    from neuroseg.cli.console import segment_into
+
     segment_into(input, output, model=model, device=device, probabilities=probabilities, series=series,
                  output_format=output_format, force=force, force_input=force_input, viewer=viewer,
-                 secondary_capture=secondary_capture)
-
-
-def segment_into(input: Path, output: Path, *, model=None, device: str = "auto", probabilities: bool = False,
-                 series: str | None = None, output_format: str = "nifti", force: bool = False,
-                 force_input: bool = False, viewer: bool = True, secondary_capture: bool = False) -> None:
-    """What ``run`` does, as a plain function other commands call (``pull --run``): typer's option
-    defaults exist only when typer calls a command, so a command must not call another one."""
-    from neuroseg.export.files import prepare_output_dir
-    from neuroseg.export.writer import output_names, write_outputs
-
-    if not input.exists():
-        raise InputError(f"Input not found: {input}")
-    _check_options_fit_input(input, series, output_format, secondary_capture)
-    if output.exists() and not force:  # refuse before spending time on the model
-        prepare_output_dir(output, output_names(output_format, probabilities, viewer, secondary_capture), force)
-    from neuroseg.inference import Segmenter  # torch: seconds to import, so after the checks above
-
-    console = _console()
-    with console.status("Loading model…"):
-        segmenter = Segmenter(model, device=device, keep_probabilities=probabilities)
-    with console.status(f"Segmenting {input}…"):
-        result = segmenter.segment(input, series_uid=series, exclude=[output],  # -o may lie inside INPUT
-                                   force_input=force_input)
-    written = write_outputs(result, output, force=force, probabilities=probabilities, output_format=output_format,
-                            viewer=viewer, secondary_capture=secondary_capture)
-    _summary(console, result, written)
-
-
-def _check_options_fit_input(input: Path, series, output_format: str, secondary_capture: bool = False) -> None:
-    """Refuse DICOM-only options for a file before the model spends seconds on it."""
-    from neuroseg.export.writer import output_names
-
-    output_names(output_format)  # an unknown --format is refused here too
-    if input.is_dir():
-        return
-    if series is not None:
-        raise InputError(f"--series picks a series from a DICOM folder; {input} is a file")
-    if output_format != "nifti":
-        raise InputError(f"--format {output_format} needs a DICOM input series to reference; "
-                         f"{input} is a file: use --format nifti")
-    if secondary_capture:
-        raise InputError(f"--secondary-capture needs a DICOM input series; {input} is a file")
-
-
-def _summary(console, result, written):
-    report = result.report
-    found = "[bold red]tumour found[/]" if report["tumour_found"] else "[green]no tumour found[/]"
-    console.print(f"{found}: {report['tumour_volume_ml']:.1f} mL on {len(report['tumour_slices'])} slices "
-                  f"{_ranges(report['tumour_slices'])} (axis {report['slice_axis']}{_instances(report)}), "
-                  f"{sum(result.timings.values()):.2f} s on {report['device']}", soft_wrap=True)
-    for warning in report.get("warnings", []):
-        console.print(f"[bold yellow]warning:[/] {warning}", soft_wrap=True)  # one line each in a log
-    print_input_checks(console, report)
-    for path in written:
-        console.print(f"  wrote {path}", soft_wrap=True)
-
-
-def print_input_checks(console, report) -> None:
-    """One line per input-check finding; warn and refuse stand out, a forced run says so."""
-    from rich.markup import escape
-
-    section = report.get("input_checks") or {}
-    colours = {"ok": "green", "warn": "bold yellow", "refuse": "bold red"}
-    for finding in section.get("findings", []):
-        colour = colours.get(finding["level"], "white")
-        console.print(f"input check [{colour}]{escape(finding['line'])}[/]", highlight=False, soft_wrap=True)
-    if section.get("flagged"):
-        from neuroseg.checks import DO_NOT_TRUST
-
-        console.print(f"[bold yellow]warning:[/] input checks flagged {', '.join(section['flagged'])}: {DO_NOT_TRUST}",
-                      highlight=False, soft_wrap=True)
-    if section.get("forced") and section.get("level") == "refuse":
-        console.print("[bold red]forced:[/] --force-input ran past a refusal; the report marks this run as forced",
-                      highlight=False, soft_wrap=True)
-
-
-def _instances(report) -> str:
-    """The DICOM images a viewer shows for the tumour slices (array order may run against theirs)."""
-    named = report.get("tumour_slices_dicom")
-    if not named or any("frame" in entry for entry in named):  # one multi-frame image: its number says little
-        return ""
-    return f"; DICOM instance numbers {_ranges(sorted(entry['instance_number'] for entry in named))}"
-
-
-def _ranges(indices) -> str:
-    if not indices:
-        return ""
-    runs, start = [], indices[0]
-    for a, b in zip(indices, indices[1:] + [None]):
-        if b != a + 1:
-            runs.append(f"{start}" if start == a else f"{start}-{a}")
-            start = b
-    return "[" + ", ".join(runs) + "]"
+                 secondary_capture=secondary_capture, verbose=verbose)
 
 
 @app.command()
@@ -250,19 +160,11 @@ def train(
     from neuroseg.errors import Interrupted, OutputError
     from neuroseg.inference import resolve_device
     from neuroseg.training.run import run_training
-    from neuroseg.training.train import TrainConfig
 
     if (output / "metadata.json").exists() and not force and not resume:
         raise OutputError(f"Model folder exists: {output} (use --force to overwrite)")
     console = _console()
-    config = TrainConfig(size=size, network=network, seg_features=features, loss=loss, ema=ema,
-                         small_boost=small_boost, threads=threads, crop=crop, tumour_crops=tumour_crops,
-                         precision=precision,
-                         cls_features=features if classifier_features is None else classifier_features,
-                         cls_pool=classifier_pool, cls_stem_max_pool=classifier_stem_max_pool,
-                         cls_members=classifier_members, epochs=epochs,
-                         batch_size=batch_size, learning_rate=learning_rate, max_minutes=max_minutes,
-                         seed=seed if train_seed is None else train_seed)
+    config = _train_config(context.params)
     try:  # run_training checks the options, -o and DATA before any slice is prepared
         with _epoch_progress(console) as log:
             run_training(data, output, config, folds=folds, fold=fold, split_seed=seed,
@@ -272,6 +174,25 @@ def train(
     except KeyboardInterrupt:
         raise Interrupted("interrupted: no model was written") from None
     console.print(f"wrote {output}")
+
+
+# train's options spelled for a user; every other option named like a TrainConfig field goes there as it is
+_CONFIG_NAMES = {"features": "seg_features", "classifier_features": "cls_features", "classifier_pool": "cls_pool",
+                 "classifier_stem_max_pool": "cls_stem_max_pool", "classifier_members": "cls_members",
+                 "train_seed": "seed"}
+
+
+def _train_config(options: dict):
+    """The TrainConfig of train's options: renamed by _CONFIG_NAMES, the rest matched by name."""
+    from dataclasses import fields
+
+    from neuroseg.training.train import TrainConfig
+
+    names = {f.name for f in fields(TrainConfig)}
+    values = {name: value for name, value in options.items() if name in names}
+    values.update({field: options[option] for option, field in _CONFIG_NAMES.items() if options[option] is not None})
+    values.setdefault("cls_features", options["features"])  # --classifier-features defaults to --features
+    return TrainConfig(**values)
 
 
 @contextmanager

@@ -88,7 +88,7 @@ def register(app, friendly_errors) -> None:
         folder, files = pull_study(study, output, peer=peer, client=client, ae_title=check_ae_title(ae_title))
         typer.echo(f"pulled {len(files)} instances of study {study} into {folder}")
         if run_into is not None:
-            from neuroseg.cli.main import segment_into
+            from neuroseg.cli.console import segment_into
 
             segment_into(folder, run_into, model=model, device=device, output_format="both", force=force)
 

@@ -21,7 +21,7 @@ def register(app, friendly_errors) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the listing as JSON instead of tables."),
     ):
         """List the studies and series in DIR, and which series would be processed and why."""
-        from neuroseg.io.discovery import scan_dicom
+        from neuroseg.io.catalogue import scan_dicom
 
         catalogue = scan_dicom(folder)
         if as_json:

@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from neuroseg.errors import GeometryError, InputError
-from neuroseg.export.files import atomic_path
-from neuroseg.io.dicom import _int, collect_datasets, plan_series
+from neuroseg.io.atomic import atomic_path
+from neuroseg.io.dicom import collect_datasets, plan_series
+from neuroseg.io.values import as_int
 
 SEGMENT_LABEL = "Tumor"
 # Where a viewer user sees that the source series did not look like FLAIR (each text at most 64 characters, LO).
@@ -90,7 +91,7 @@ def build_dicom_seg(mask, sources, algorithm: Algorithm):
     not_flair = algorithm.input_not_flair
     if not_flair:
         segment.SegmentDescription = NOT_FLAIR_SEGMENT
-    number = min(_int(images[0].get("SeriesNumber")) + SERIES_NUMBER_OFFSET, 2**31 - 1)
+    number = min(as_int(images[0].get("SeriesNumber")) + SERIES_NUMBER_OFFSET, 2**31 - 1)
     description = (NOT_FLAIR_PREFIX if not_flair else "") + f"neuroseg tumour ({algorithm.model_name})"
     return hd.seg.Segmentation(
         source_images=images, pixel_array=pixel_array, segmentation_type=hd.seg.SegmentationTypeValues.BINARY,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neuroseg.export.files import atomic_path
+from neuroseg.io.atomic import atomic_path
 from neuroseg.volume import Volume
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neuroseg.export.files import atomic_path
+from neuroseg.io.atomic import atomic_path
 
 TILE = 256
 MAX_TILES = 12

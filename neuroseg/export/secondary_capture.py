@@ -12,7 +12,7 @@ import numpy as np
 
 from neuroseg.errors import InputError
 from neuroseg.export.dicom_seg import source_datasets
-from neuroseg.export.files import atomic_path
+from neuroseg.io.atomic import atomic_path
 
 SERIES_NUMBER_OFFSET = 1001  # beside the SEG's series number (source + 1000)
 DESCRIPTION = "neuroseg tumour outline (picture, not for measurement)"

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neuroseg.export.files import atomic_path, atomic_write_text
+from neuroseg.io.atomic import atomic_path, atomic_write_text
 
 VIEWER_FILE = "viewer.html"
 INDEX_FILE = "index.html"

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from neuroseg.errors import InputError
-from neuroseg.export.files import all_or_nothing, atomic_write_text, prepare_output_dir
+from neuroseg.export.files import prepare_output_dir
+from neuroseg.io.atomic import all_or_nothing, atomic_write_text
 from neuroseg.export.viewer import VIEWER_FILE
 from neuroseg.io.outputs import REPORT_FILE, is_output_folder  # noqa: F401  (the readers own the test)
 
@@ -48,7 +49,7 @@ def write_outputs(result, folder, force: bool = False, probabilities: bool = Fal
     """
     from neuroseg.export.nifti import write_nifti
     from neuroseg.export.qc import render_qc
-    from neuroseg.export.report import build_report
+    from neuroseg.inference.report import build_report
 
     names = output_names(output_format, probabilities, viewer, secondary_capture)
     if SEG_FILE in names and result.image.meta.get("format") != "dicom":

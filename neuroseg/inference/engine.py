@@ -14,6 +14,7 @@ from neuroseg.errors import GeometryError, InputError
 from neuroseg.inference.postprocess import fill_holes, remove_small_components
 from neuroseg.models.store import Model, load_model
 from neuroseg.transforms import HeadCrop, Reorientation
+from neuroseg.transforms.orientation import mirror_left_right
 from neuroseg.volume import Volume
 
 BATCH_SIZE = 16
@@ -88,7 +89,7 @@ class SegmentationResult:
     @property
     def report(self) -> dict:
         """The report.json content (its ``files`` list empty: the writer names the files)."""
-        from neuroseg.export.report import build_report
+        from neuroseg.inference.report import build_report
 
         return build_report(self)
 
@@ -102,8 +103,8 @@ class SegmentationResult:
 
     @cached_property
     def bounding_box_mm(self) -> dict | None:
-        """The report's bounding box of the mask (see :func:`neuroseg.export.report.bounding_box_mm`)."""
-        from neuroseg.export.report import bounding_box_mm
+        """The report's bounding box of the mask (see :func:`neuroseg.inference.report.bounding_box_mm`)."""
+        from neuroseg.inference.report import bounding_box_mm
 
         return bounding_box_mm(self.mask)
 
@@ -145,7 +146,7 @@ class Segmenter:
         """
         from neuroseg.checks import check_input
         from neuroseg.io import load_volume
-        from neuroseg.io.checks import check_image
+        from neuroseg.io.validate import check_image
 
         timings = {}
         start = time.perf_counter()
@@ -201,11 +202,11 @@ class Segmenter:
         averaged = self.flip_tta or self.classifier_flip_tta
         gate = self.gate_threshold if self.gate and not averaged else None  # flips are gated after averaging
         mask_logits, slice_logits = self._run_joint(slices, gate)
-        if averaged:  # left-right is the working grid's first in-plane axis
-            flipped_mask, flipped_slice = self._run_joint(slices.flip(-2), masks=self.flip_tta)
+        if averaged:
+            flipped_mask, flipped_slice = self._run_joint(mirror_left_right(slices), masks=self.flip_tta)
             slice_logits = _flip_average(slice_logits, flipped_slice)
             if self.flip_tta:
-                mask_logits = (mask_logits + flipped_mask.flip(-2)) / 2
+                mask_logits = (mask_logits + mirror_left_right(flipped_mask)) / 2
         classifier = torch.sigmoid(slice_logits).cpu().numpy()
         gated = self._gated(classifier)
         probabilities = torch.sigmoid(mask_logits).cpu()
@@ -222,7 +223,7 @@ class Segmenter:
         """Tumour probability of each source slice, without and with left-right flip averaging
         (one preprocessing, one classifier pass per orientation)."""
         reorientation, _, slices = self._prepare(volume)
-        plain, mirrored = self._classifier_logits(slices), self._classifier_logits(slices.flip(-2))
+        plain, mirrored = self._classifier_logits(slices), self._classifier_logits(mirror_left_right(slices))
         return tuple(reorientation.to_source_order(torch.sigmoid(logits).cpu().numpy())
                      for logits in (plain, _flip_average(plain, mirrored)))
 
@@ -233,7 +234,7 @@ class Segmenter:
     def _classify(self, slices: torch.Tensor, flip_tta: bool) -> np.ndarray:
         logits = self._classifier_logits(slices)
         if flip_tta:
-            logits = _flip_average(logits, self._classifier_logits(slices.flip(-2)))
+            logits = _flip_average(logits, self._classifier_logits(mirror_left_right(slices)))
         return torch.sigmoid(logits).cpu().numpy()
 
     def _classifier_logits(self, slices: torch.Tensor) -> torch.Tensor:
@@ -243,8 +244,8 @@ class Segmenter:
 
     def _run_segmenter(self, slices: torch.Tensor, indices: np.ndarray) -> torch.Tensor:
         logits = self._run(self.model.segmenter, slices, indices)
-        if self.flip_tta:  # left-right is the working grid's first in-plane axis
-            flipped = self._run(self.model.segmenter, slices.flip(-2), indices).flip(-2)
+        if self.flip_tta:
+            flipped = mirror_left_right(self._run(self.model.segmenter, mirror_left_right(slices), indices))
             logits = (logits + flipped) / 2
         return logits[:, 0]
 

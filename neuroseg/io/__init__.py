@@ -2,43 +2,24 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from neuroseg.errors import InputError
-
-NIFTI_SUFFIXES = (".nii", ".nii.gz")
-
-
-def is_nifti(path: Path) -> bool:
-    return path.name.lower().endswith(NIFTI_SUFFIXES)
-
-
-def walk_tree(folder):
-    """``os.walk`` that follows folder links (archives are often put together from links), each real folder
-    once, so a link back up the tree cannot loop. Callers may prune ``dirs`` in place, as with os.walk."""
-    seen = set()
-    for root, dirs, names in os.walk(folder, followlinks=True):
-        real = os.path.realpath(root)
-        if real in seen:
-            dirs[:] = []
-            continue
-        seen.add(real)
-        yield root, dirs, names
+from neuroseg.io.files import NIFTI_SUFFIXES, is_nifti, walk_tree
 
 
 def load_volume(path, series_uid: str | None = None, exclude=()):
     """Read a NIfTI file, a folder holding a DICOM series (not searching the folders in ``exclude``),
     or a list of pydicom Datasets held in memory."""
     if isinstance(path, (list, tuple)):
-        from neuroseg.io.discovery import load_dicom_datasets
+        from neuroseg.io.catalogue import load_dicom_datasets
 
         return load_dicom_datasets(path, series_uid=series_uid)
     path = Path(path)
     if not path.exists():
         raise InputError(f"Input not found: {path}")
     if path.is_dir():
-        from neuroseg.io.discovery import load_dicom_series
+        from neuroseg.io.catalogue import load_dicom_series
 
         return load_dicom_series(path, series_uid=series_uid, exclude=exclude)  # refuses other inputs beside it
     if is_nifti(path):

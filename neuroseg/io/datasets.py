@@ -24,7 +24,9 @@ KAGGLE_MASK_VALUES = ({0, 255}, {0, 1})
 
 
 @dataclass(frozen=True)
-class Case:
+class LabelledCase:
+    """A scan and its tumour label, for training and evaluation (a batch's cases are neuroseg.batch.cases.Case)."""
+
     case_id: str
     image: Volume
     label: Volume
@@ -36,10 +38,10 @@ class CaseSource:
 
     case_id: str
     files: tuple[Path, ...]
-    load: Callable[[], Case]
+    load: Callable[[], LabelledCase]
 
 
-def find_cases(data_dir) -> list[tuple[str, callable]]:
+def find_labelled_cases(data_dir) -> list[tuple[str, callable]]:
     """List ``(case_id, loader)`` pairs for a Decathlon folder or a kaggle_3m folder."""
     return [(source.case_id, source.load) for source in list_cases(data_dir)]
 
@@ -108,13 +110,13 @@ def _training_entries(path: Path) -> list[tuple[str, str]]:
     return entries
 
 
-def _load_decathlon_case(image_path: Path, label_path: Path, case_id: str, label_name: str) -> Case:
+def _load_decathlon_case(image_path: Path, label_path: Path, case_id: str, label_name: str) -> LabelledCase:
     from neuroseg.io.nifti import load_nifti
 
     image, label = load_nifti(image_path), _load_label(label_path, label_name)
     if not image.same_grid(label):
         raise InputError(f"{case_id}: label grid differs from the image's")
-    return Case(case_id, image, label)
+    return LabelledCase(case_id, image, label)
 
 
 def _load_label(path, name=None) -> Volume:
@@ -140,7 +142,7 @@ def check_label_values(array: np.ndarray, source, allowed) -> int:
     raise InputError(f"{source}: label holds values [{shown}]; expected {expected}")
 
 
-def load_kaggle_patient(patient_dir) -> Case:
+def load_kaggle_patient(patient_dir) -> LabelledCase:
     """Stack one kaggle_3m patient's tifs (FLAIR is channel 1) into image and mask volumes."""
     patient_dir = Path(patient_dir)
     pattern = re.compile(re.escape(patient_dir.name) + r"_(\d+)\.tif$")
@@ -170,7 +172,7 @@ def load_kaggle_patient(patient_dir) -> Case:
     image = np.stack(images, axis=-1).astype(np.float32)
     label = np.stack(masks, axis=-1).astype(np.uint8)
     meta = {"path": str(patient_dir), "format": "kaggle_3m"}
-    return Case(patient_dir.name, Volume(image, KAGGLE_AFFINE, meta), Volume(label, KAGGLE_AFFINE, meta))
+    return LabelledCase(patient_dir.name, Volume(image, KAGGLE_AFFINE, meta), Volume(label, KAGGLE_AFFINE, meta))
 
 
 def _read_tif(path: Path) -> np.ndarray:

@@ -1,6 +1,6 @@
 """DICOM series reading with pydicom: headers, slice geometry and sorting, pixel decoding.
 
-``load_dicom_series`` (choose a folder's FLAIR series and read it) lives in :mod:`neuroseg.io.discovery`,
+``load_dicom_series`` (choose a folder's FLAIR series and read it) lives in :mod:`neuroseg.io.catalogue`,
 beside ``scan_dicom``, so this module imports nothing from there.
 
 A folder is searched recursively; every file that parses as DICOM counts, whatever its
@@ -27,8 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
-from neuroseg.errors import InputError
-from neuroseg.io.checks import check_dimensions, check_spacing, check_values
+from neuroseg.errors import InputError, first_line
+from neuroseg.io.validate import check_dimensions, check_spacing, check_values
+from neuroseg.io.files import is_nifti, walk_tree
+from neuroseg.io.outputs import REPORT_FILE, is_output_folder
+from neuroseg.io.values import as_int
 from neuroseg.volume import Volume
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
@@ -117,9 +120,6 @@ def iter_dicom_files(folder, exclude=(), nifti: list | None = None) -> list[Path
 
     ``nifti``: a list that collects the NIfTI files passed over (a folder holding them holds other inputs).
     """
-    from neuroseg.io.outputs import REPORT_FILE, is_output_folder
-    from neuroseg.io import is_nifti, walk_tree
-
     excluded = {Path(p).resolve() for p in exclude}
     found = []
     for root, dirs, names in walk_tree(folder):
@@ -203,7 +203,7 @@ def _add_to_series(series: dict, dataset, name: str, in_memory: bool = False) ->
 def slice_headers(dataset, path: str) -> list[SliceHeader]:
     """The 2D images of one file: one for a classic image, one per frame for an enhanced multi-frame one."""
     common = dict(path=path, sop_instance_uid=str(dataset.SOPInstanceUID), rows=int(dataset.Rows),
-                  columns=int(dataset.Columns), instance_number=_int(dataset.get("InstanceNumber")))
+                  columns=int(dataset.Columns), instance_number=as_int(dataset.get("InstanceNumber")))
     if "PerFrameFunctionalGroupsSequence" in dataset:
         slices = []
         for index in range(int(dataset.get("NumberOfFrames", 1))):
@@ -223,7 +223,7 @@ def slice_headers(dataset, path: str) -> list[SliceHeader]:
         raise ValueError("PixelSpacing is missing")
     return [SliceHeader(frame=None, orientation=_floats(dataset.ImageOrientationPatient, 6),
                         position=_floats(dataset.ImagePositionPatient, 3), pixel_spacing=_floats(spacing, 2),
-                        echo_number=_int(dataset.get("EchoNumbers")), **_rescale(dataset), **common)]
+                        echo_number=as_int(dataset.get("EchoNumbers")), **_rescale(dataset), **common)]
 
 
 def _functional(dataset, index: int, name: str, required: bool = True):
@@ -242,13 +242,6 @@ def _floats(values, count: int) -> tuple:
     if len(numbers) != count or not all(np.isfinite(numbers)):
         raise ValueError(f"expected {count} finite numbers, got {list(values)}")
     return numbers
-
-
-def _int(value) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return 0
 
 
 def _rescale(item) -> dict:
@@ -381,7 +374,7 @@ def decode_file(path) -> np.ndarray:
     try:
         dataset = pydicom.dcmread(path)
     except DECODE_ERRORS as error:
-        raise InputError(f"{path}: pixel data cannot be decoded: {_first_line(error)}") from error
+        raise InputError(f"{path}: pixel data cannot be decoded: {first_line(error, type(error).__name__)}") from error
     return decode_dataset(dataset, path)
 
 
@@ -397,16 +390,12 @@ def decode_dataset(dataset, name) -> np.ndarray:
         syntax = getattr(getattr(dataset, "file_meta", None), "TransferSyntaxUID", None)
         raise InputError(f"{name}: pixel data cannot be decoded"
                          + (f" (transfer syntax {getattr(syntax, 'name', syntax)})" if syntax else "")
-                         + f": {_first_line(error)}") from error
+                         + f": {first_line(error, type(error).__name__)}") from error
     if pixels.ndim == 2:
         pixels = pixels[None]
     if str(dataset.get("PhotometricInterpretation", "")).upper() == "MONOCHROME1":
         pixels = pixels.max() - pixels
     return pixels
-
-
-def _first_line(error: BaseException) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
 def read_pixels(plan: SeriesPlan) -> np.ndarray:
@@ -440,7 +429,7 @@ def read_volume(plan: SeriesPlan, folder, series_meta: dict | None = None) -> Vo
         "format": "dicom",
         "series_uid": plan.headers.uid,
         "series_description": str(dataset.get("SeriesDescription", "") or ""),
-        "series_number": _int(dataset.get("SeriesNumber")),
+        "series_number": as_int(dataset.get("SeriesNumber")),
         "study_uid": str(dataset.get("StudyInstanceUID", "") or ""),
         "frame_of_reference_uid": str(dataset.get("FrameOfReferenceUID", "") or ""),
         "modality": str(dataset.get("Modality", "") or ""),

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from neuroseg.errors import InputError
-from neuroseg.io.checks import check_dimensions, check_nifti_header, check_spacing, check_values
+from neuroseg.errors import InputError, first_line
+from neuroseg.io.validate import check_dimensions, check_nifti_header, check_spacing, check_values
 from neuroseg.volume import Volume
 
 # qform is stored as a quaternion in float32, so tiny disagreements with the sform are normal
@@ -35,7 +35,8 @@ def load_nifti(path) -> Volume:
         try:
             img = nib.load(str(path))
         except Exception as error:  # nibabel raises many types for bad files
-            raise InputError(f"{path}: not a readable NIfTI image ({_misnamed(path) or _first_line(error)})") from error
+            why = _misnamed(path) or first_line(error, type(error).__name__)
+            raise InputError(f"{path}: not a readable NIfTI image ({why})") from error
         if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)):
             raise InputError(f"{path}: not a NIfTI image")
         shape = check_dimensions(img.shape, path)
@@ -43,7 +44,8 @@ def load_nifti(path) -> Volume:
         try:
             affine = img.affine
         except Exception as error:
-            raise InputError(f"{path}: the header's affine is invalid ({_first_line(error)})") from error
+            why = first_line(error, type(error).__name__)
+            raise InputError(f"{path}: the header's affine is invalid ({why})") from error
     check_spacing(affine, path)
     try:
         data = np.asarray(img.dataobj, dtype=np.float32).reshape(shape)
@@ -51,7 +53,7 @@ def load_nifti(path) -> Volume:
         raise InputError(f"{path}: not enough memory to read a {shape} image") from error
     except Exception as error:  # truncated or lying headers surface here
         raise InputError(f"{path}: image data cannot be read; the file is damaged or shorter than its "
-                         f"header says ({_first_line(error)})") from error
+                         f"header says ({first_line(error, type(error).__name__)})") from error
     check_values(data, path)
     meta = {"path": str(path), "format": "nifti", "nifti_header": img.header.copy(),
             "warnings": _orientation_warnings(img.header, shape)}
@@ -96,7 +98,8 @@ def _raw_header(img, path):
         with ImageOpener(str(path)) as handle:
             return type(img.header).from_fileobj(handle, check=False)
     except Exception as error:
-        raise InputError(f"{path}: the NIfTI header cannot be read ({_first_line(error)})") from error
+        why = first_line(error, type(error).__name__)
+        raise InputError(f"{path}: the NIfTI header cannot be read ({why})") from error
 
 
 @contextmanager
@@ -108,8 +111,3 @@ def _quiet_nibabel():
         yield
     finally:
         logger.setLevel(level)
-
-
-def _first_line(error: Exception) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__

@@ -6,7 +6,6 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import torch
 from torch import nn
 
 from neuroseg.errors import ModelError, OutputError
+from neuroseg.io.atomic import atomic_path
 
 METADATA_FILE = "metadata.json"
 WEIGHT_FILES = {"segmenter": "segmenter.pt", "classifier": "classifier.pt"}
@@ -160,12 +160,5 @@ def _finite(value):
 
 
 def _atomic(target: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(target) as tmp:
         write(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)

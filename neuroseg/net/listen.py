@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from neuroseg.errors import InputError, NeurosegError
-from neuroseg.export.files import atomic_write_text
+from neuroseg.io.atomic import atomic_write_text
 from neuroseg.net.spool import check_uid, folder_bytes, instance_path, remove_partial_files, save_instance
 
 RECEIVED, SEGMENTED, SENDING, SENT, FAILED = "received", "segmented", "sending", "sent", "failed"
@@ -198,7 +198,7 @@ class Listener:
 
     def segment(self, study: str) -> None:
         from neuroseg.export.writer import write_outputs
-        from neuroseg.io.discovery import scan_dicom
+        from neuroseg.io.catalogue import scan_dicom
 
         begin = time.perf_counter()
         try:
@@ -299,7 +299,7 @@ class Listener:
 
         import neuroseg.export.dicom_seg  # noqa: F401
         import neuroseg.export.writer  # noqa: F401
-        import neuroseg.io.discovery  # noqa: F401
+        import neuroseg.io.catalogue  # noqa: F401
 
         removed = remove_partial_files(self.incoming)
         self.spool_bytes = folder_bytes(self.config.spool)

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from neuroseg.transforms.orientation import mirror_left_right
+
 
 @dataclass
 class RandomSliceAugment:
@@ -48,8 +50,8 @@ class RandomSliceAugment:
         both = warp(torch.cat([images, masks], dim=1), theta)
         images, masks = both[:, :-1], (both[:, -1:] >= 0.5).float()
         flip = torch.rand(batch, device=device) < self.flip_probability
-        images = torch.where(flip[:, None, None, None], images.flip(-2), images)
-        masks = torch.where(flip[:, None, None, None], masks.flip(-2), masks)
+        images = torch.where(flip[:, None, None, None], mirror_left_right(images), images)
+        masks = torch.where(flip[:, None, None, None], mirror_left_right(masks), masks)
         return images, masks
 
     def _intensity(self, images):

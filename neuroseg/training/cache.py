@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from neuroseg.errors import InputError
+from neuroseg.io.atomic import atomic_path
 from neuroseg.transforms import Preprocessing
 
 QUANTUM = 100.0  # normalised intensities are stored as uint8 steps of 1/QUANTUM
@@ -38,12 +39,10 @@ class SliceCache:
         return slice(int(self.offsets[index]), int(self.offsets[index + 1]))
 
     def save(self, path) -> None:
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez_compressed(tmp, images=self.images, masks=self.masks, slice_labels=self.slice_labels,
-                            case_ids=np.array(self.case_ids), offsets=self.offsets,
-                            info=np.array(json.dumps(self.info)))
-        tmp.replace(path)
+        with atomic_path(Path(path)) as tmp, open(tmp, "wb") as stream:  # a stream: numpy adds no .npz to it
+            np.savez_compressed(stream, images=self.images, masks=self.masks, slice_labels=self.slice_labels,
+                                case_ids=np.array(self.case_ids), offsets=self.offsets,
+                                info=np.array(json.dumps(self.info)))
 
     @classmethod
     def load(cls, path) -> "SliceCache":

@@ -73,10 +73,10 @@ def evaluate_case(segmenter, image: Volume, label: Volume, flip_tta: bool = Fals
 def evaluate_model(data, model=None, cases: str = "validation", device: str = "auto", flip_tta: bool = True,
                    progress=None) -> dict:
     from neuroseg.inference import Segmenter
-    from neuroseg.io.datasets import find_cases
+    from neuroseg.io.datasets import find_labelled_cases
 
     segmenter = Segmenter(model, device=device)
-    loaders = dict(find_cases(data))
+    loaders = dict(find_labelled_cases(data))
     chosen = select_cases(loaders, segmenter.model.metadata, cases)
     warnings = _seen_in_training(chosen, segmenter.model.metadata)
     results = {}
@@ -220,6 +220,6 @@ def _check_fold_model(folder: Path, fold: int, folds: int) -> int:
 
 
 def write_json(path, payload: dict) -> None:
-    from neuroseg.export.files import atomic_write_text
+    from neuroseg.io.atomic import atomic_write_text
 
     atomic_write_text(path, json.dumps(payload, indent=2) + "\n")

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from neuroseg.io.atomic import atomic_path
 from neuroseg.training.augment import RandomSliceAugment, random_crops
 from neuroseg.training.cache import SliceCache
 
@@ -276,9 +277,8 @@ def _save_checkpoint(path, trained, averages, optimizer, progress: dict) -> None
              "averages": [average.state_dict() for average in averages],
              "optimizer": optimizer.state_dict(), "progress": progress,
              "rng": torch.get_rng_state()}
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)  # an interruption while writing leaves the previous checkpoint whole
+    with atomic_path(path) as tmp:  # an interruption while writing leaves the previous checkpoint whole
+        torch.save(state, tmp)
 
 
 def _load_checkpoint(path, trained, averages, optimizer, device) -> dict:

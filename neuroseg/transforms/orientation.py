@@ -9,6 +9,15 @@ import numpy as np
 from neuroseg.constants import WORKING_AXCODES
 from neuroseg.volume import Volume
 
+# Left-right is the working grid's first in-plane axis (WORKING_AXCODES: L, P, S), which is the second-to-last
+# axis of a batch of slices (..., first in-plane, second in-plane).
+LEFT_RIGHT_AXIS = -2
+
+
+def mirror_left_right(slices):
+    """A batch of working-grid slices (a tensor, in-plane axes last) mirrored left to right."""
+    return slices.flip(LEFT_RIGHT_AXIS)
+
 
 @dataclass(frozen=True)
 class Reorientation:

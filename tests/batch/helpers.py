@@ -58,9 +58,10 @@ def slow_qc(markers: str, seconds: float = 1.5) -> None:
 
 
 def model_loads() -> int:
-    from neuroseg.batch.executors import LOADS
+    """Models this worker process has loaded: the executor keeps each (model, device) it loads, once."""
+    from neuroseg.batch import executors
 
-    return LOADS["count"]
+    return len(executors._SEGMENTERS)
 
 
 def warm_slowly(markers: str, model, device, threads):

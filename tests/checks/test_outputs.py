@@ -38,12 +38,31 @@ def test_a_warning_shows_in_report_console_and_qc_title(tmp_path, tiny_model, cr
     by_check = {f["check"]: f for f in section["findings"]}
     assert by_check["coverage.field_of_view"]["value"] == [80.9, 80.9] and by_check["coverage.field_of_view"]["validated"]
     lines = result.output.splitlines()
-    assert len([line for line in lines if line.startswith("input check ")]) == len(section["findings"])
+    warned = [f for f in section["findings"] if f["level"] != "ok"]
+    assert 0 < len(warned) < len(section["findings"])
+    assert len([line for line in lines if line.startswith("input check ")]) == len(warned)  # the ok ones: --verbose
+    assert not any(line.startswith(("input check ok", "input checks: all")) for line in lines)
     assert any(line.startswith("input check warn: coverage.field_of_view: 80.9 x 80.9 mm (validated: ")
                for line in lines)
     picture = np.asarray(Image.open(out / "qc.png").convert("RGB"))
     title = picture[:16]
     assert ((title[..., 0] > 200) & (title[..., 1] > 100) & (title[..., 2] < 50)).sum() > 50  # orange text
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_the_console_says_in_one_line_that_all_checks_passed_and_verbose_lists_them(tmp_path, tiny_model, verbose):
+    scan = _save(S.sample_flair(), tmp_path / "scan.nii.gz")
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["run", str(scan), "-o", str(out), "--model", str(tiny_model)]
+                           + ["--verbose"] * verbose)
+    assert result.exit_code == 0, result.output
+    findings = json.loads((out / "report.json").read_text())["input_checks"]["findings"]
+    assert len(findings) > 5 and {f["level"] for f in findings} == {"ok"}
+    lines = result.output.splitlines()
+    listed = [line for line in lines if line.startswith("input check ok: ")]
+    summary = [line for line in lines if line.startswith("input checks: ")]
+    assert (len(listed), summary) == ((len(findings), []) if verbose else (0, [f"input checks: all {len(findings)} passed"]))
+    assert lines[0].startswith(("tumour found", "no tumour found")) and lines[-1].startswith("  wrote ")
 
 
 def test_an_ok_input_has_no_qc_title(tmp_path, tiny_model):

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from neuroseg.inference import Segmenter
-from neuroseg.inference.batch import find_cases, is_complete, run_batch, safe_name
-from neuroseg.io.discovery import EARLIER_OUTPUTS, LABEL_MAPS
+from neuroseg.batch import find_cases, is_complete, run_batch, safe_name
+from neuroseg.batch.walk import EARLIER_OUTPUTS, LABEL_MAPS
 from tests.conftest import REPO, blob_volume
 from tests.dicom_factory import new_study, oblique_affine, sagittal_affine, write_series
 
@@ -150,7 +150,7 @@ def slow(*args, **kwargs):
     time.sleep(0.4)
     return original(*args, **kwargs)
 writer.write_outputs = slow
-from neuroseg.inference.batch import run_batch
+from neuroseg.batch import run_batch
 run_batch(sys.argv[1], sys.argv[2], model=sys.argv[3], device="cpu")
 """
 
@@ -200,7 +200,7 @@ def test_rerun_after_a_clashing_file_segments_it_and_keeps_the_old_folder(tmp_pa
 
 
 def test_names_stick_to_the_folder_whose_report_names_the_source(tmp_path):
-    from neuroseg.inference.batch import Case, assign_names
+    from neuroseg.batch import Case, assign_names
 
     out = tmp_path / "out"
     for folder, source in (("scan", "b/scan.nii.gz"), ("other", "elsewhere.nii.gz")):

@@ -11,7 +11,7 @@ from pydicom.uid import JPEG2000Lossless, RLELossless
 
 from neuroseg.errors import InputError
 from neuroseg.io import load_volume
-from neuroseg.io.discovery import load_dicom_series
+from neuroseg.io.catalogue import load_dicom_series
 from tests.conftest import blob_volume, shared_path
 from tests.dicom_factory import (axial_affine, new_study, oblique_affine, sagittal_affine, sitk_volume,
                                  write_enhanced, write_localizer, write_series)
@@ -118,7 +118,7 @@ def test_real_study_is_not_flair_and_t1_reads_when_asked():
     folder = shared_path("dicom", "study-trio-b17")
     with pytest.raises(InputError, match="none of its 3 series looks like a usable FLAIR"):
         load_dicom_series(folder)
-    from neuroseg.io.discovery import scan_dicom
+    from neuroseg.io.catalogue import scan_dicom
 
     t1 = next(s for s in scan_dicom(folder).series if s.number == 19)
     loaded = load_dicom_series(folder, series_uid=t1.uid)

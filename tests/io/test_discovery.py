@@ -9,9 +9,9 @@ from pydicom.dataset import Dataset
 
 from neuroseg.errors import InputError
 from neuroseg.io import load_volume
-from neuroseg.io.discovery import load_dicom_series
-from neuroseg.io.discovery import (EARLIER_OUTPUTS, LABEL_MAPS, describe_skipped, flair_evidence, orientation_label,
-                                  scan_dicom, walk_nifti)
+from neuroseg.batch.walk import EARLIER_OUTPUTS, LABEL_MAPS, describe_skipped, walk_nifti
+from neuroseg.io.catalogue import load_dicom_series, orientation_label, scan_dicom
+from neuroseg.io.flair import flair_evidence
 from tests.conftest import blob_volume, shared_path
 from tests.dicom_factory import axial_affine, new_study, oblique_affine, sagittal_affine, write_series
 

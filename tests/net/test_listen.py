@@ -225,7 +225,7 @@ def test_spool_full_refuses_with_a_dicom_status(tmp_path, listening, listener_po
 
 # --- killed and restarted: a real process, SIGKILL, then a restart ---
 
-# ``python -c`` this instead of ``-m neuroseg.cli``: the same listener, which exits hard (as a kill would)
+# ``python -c`` this instead of ``-m neuroseg``: the same listener, which exits hard (as a kill would)
 # right after the destination confirmed a send and before the ``sent`` state is written
 EXIT_AFTER_CONFIRMATION = """
 import os, runpy, sys
@@ -237,12 +237,12 @@ def set_state(self, study, state, **details):
         os._exit(9)
     return write(self, study, state, **details)
 listen.StudyStates.set = set_state
-runpy.run_module("neuroseg.cli", run_name="__main__", alter_sys=True)
+runpy.run_module("neuroseg", run_name="__main__", alter_sys=True)
 """
 
 
 def start_process(spool, port, orthanc, model, exit_after_confirmation=False):
-    program = ["-c", EXIT_AFTER_CONFIRMATION] if exit_after_confirmation else ["-m", "neuroseg.cli"]
+    program = ["-c", EXIT_AFTER_CONFIRMATION] if exit_after_confirmation else ["-m", "neuroseg"]
     command = [sys.executable, *program, "listen", "--spool", str(spool), "--port", str(port),
                "--send-to", orthanc.peer, "--stable-seconds", "2", "--retry-seconds", "0.5",
                "--model", str(model), "--device", "cpu"]

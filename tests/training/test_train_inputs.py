@@ -153,12 +153,12 @@ def test_a_case_listed_twice_is_refused(tmp_path, no_slices_prepared):
 
 @pytest.mark.parametrize("entry", [{"image": "./imagesTr/case0.nii.gz"}, "case0"])
 def test_an_entry_without_image_and_label_is_refused(tmp_path, entry):
-    from neuroseg.io.datasets import find_cases
+    from neuroseg.io.datasets import find_labelled_cases
 
     data = make_decathlon(tmp_path / "data")
     _rewrite_training(data, lambda entries: [entry])
     with pytest.raises(InputError, match="training entry 1 needs an 'image' and a 'label'"):
-        find_cases(data)
+        find_labelled_cases(data)
 
 
 # --------------------------------------------------------------------------- labels
@@ -167,7 +167,7 @@ def test_an_entry_without_image_and_label_is_refused(tmp_path, entry):
     ([0, 1, 2], "[0, 1, 2]"), ([0.0, 0.4], "[0, 0.4]"), ([0.0, 1.0, np.nan], "[0, 1, nan]"), ([0, 255], "[0, 255]"),
 ])
 def test_a_decathlon_label_must_hold_0_and_1(tmp_path, values, shown):
-    from neuroseg.io.datasets import find_cases
+    from neuroseg.io.datasets import find_labelled_cases
 
     data = make_decathlon(tmp_path / "data")
     label = nib.load(data / "labelsTr" / "case1.nii.gz")
@@ -175,15 +175,15 @@ def test_a_decathlon_label_must_hold_0_and_1(tmp_path, values, shown):
     array.flat[:len(values)] = values
     nib.save(nib.Nifti1Image(array, label.affine), data / "labelsTr" / "case1.nii.gz")
     with pytest.raises(InputError) as error:
-        dict(find_cases(data))["case1"]()
+        dict(find_labelled_cases(data))["case1"]()
     assert str(error.value) == f"labelsTr/case1.nii.gz: label holds values {shown}; expected 0 and 1"
 
 
 def test_an_empty_label_is_a_patient_without_tumour(tmp_path):
-    from neuroseg.io.datasets import find_cases
+    from neuroseg.io.datasets import find_labelled_cases
 
     data = make_decathlon(tmp_path / "data", empty_label=(1,))
-    assert dict(find_cases(data))["case1"]().label.array.max() == 0
+    assert dict(find_labelled_cases(data))["case1"]().label.array.max() == 0
 
 
 def _kaggle_copy(tmp_path, mask_values) -> Path:
@@ -200,10 +200,10 @@ def _kaggle_copy(tmp_path, mask_values) -> Path:
 
 
 def test_kaggle_masks_of_0_and_1_are_read_like_0_and_255(tmp_path):
-    from neuroseg.io.datasets import find_cases
+    from neuroseg.io.datasets import find_labelled_cases
 
-    original = dict(find_cases(shared_path("kaggle-sample", "kaggle_3m")))
-    ones = dict(find_cases(_kaggle_copy(tmp_path, lambda mask: (mask > 0).astype(np.uint8))))
+    original = dict(find_labelled_cases(shared_path("kaggle-sample", "kaggle_3m")))
+    ones = dict(find_labelled_cases(_kaggle_copy(tmp_path, lambda mask: (mask > 0).astype(np.uint8))))
     for case_id, load in ones.items():
         label = load().label.array
         assert label.any()  # 0/1 masks were read as empty before
@@ -211,9 +211,9 @@ def test_kaggle_masks_of_0_and_1_are_read_like_0_and_255(tmp_path):
 
 
 def test_kaggle_masks_of_other_values_are_refused_naming_the_file(tmp_path):
-    from neuroseg.io.datasets import find_cases
+    from neuroseg.io.datasets import find_labelled_cases
 
-    cases = find_cases(_kaggle_copy(tmp_path, lambda mask: (mask // 2).astype(np.uint8)))
+    cases = find_labelled_cases(_kaggle_copy(tmp_path, lambda mask: (mask // 2).astype(np.uint8)))
     with pytest.raises(InputError, match=r"_mask\.tif: label holds values \[0, 127\]; expected 0 and 255, or 0 and 1"):
         cases[0][1]()
 

@@ -20,10 +20,10 @@ def test_patient_folds_partition_the_cases_with_a_fixed_seed():
 
 
 def test_kaggle_layout_reads_the_same_volumes_as_the_decathlon_layout():
-    from neuroseg.io.datasets import find_cases
+    from neuroseg.io.datasets import find_labelled_cases
 
-    kaggle = dict(find_cases(shared_path("kaggle-sample", "kaggle_3m")))
-    decathlon = dict(find_cases(shared_path("lgg-flair")))
+    kaggle = dict(find_labelled_cases(shared_path("kaggle-sample", "kaggle_3m")))
+    decathlon = dict(find_labelled_cases(shared_path("lgg-flair")))
     for case_id, load in kaggle.items():
         a, b = load(), decathlon[case_id]()
         np.testing.assert_array_equal(a.image.array, b.image.array)
@@ -33,17 +33,17 @@ def test_kaggle_layout_reads_the_same_volumes_as_the_decathlon_layout():
 
 def test_the_folder_a_kaggle_download_unpacks_to_is_accepted(tmp_path):
     from neuroseg.errors import InputError
-    from neuroseg.io.datasets import find_cases
+    from neuroseg.io.datasets import find_labelled_cases
 
     release = shared_path("kaggle-sample", "kaggle_3m")
-    expected = [case_id for case_id, _ in find_cases(release)]
-    assert [case_id for case_id, _ in find_cases(release.parent)] == expected
+    expected = [case_id for case_id, _ in find_labelled_cases(release)]
+    assert [case_id for case_id, _ in find_labelled_cases(release.parent)] == expected
     (tmp_path / "archive" / "lgg-mri-segmentation").mkdir(parents=True)
     (tmp_path / "archive" / "kaggle_3m").symlink_to(release)
-    assert [case_id for case_id, _ in find_cases(tmp_path / "archive")] == expected
+    assert [case_id for case_id, _ in find_labelled_cases(tmp_path / "archive")] == expected
     (tmp_path / "archive" / "lgg-mri-segmentation" / "kaggle_3m").symlink_to(release)
     with pytest.raises(InputError, match="2 kaggle_3m folders"):
-        find_cases(tmp_path / "archive")
+        find_labelled_cases(tmp_path / "archive")
 
 
 @pytest.mark.slow

@@ -25,7 +25,7 @@ def test_the_recorded_numbers_change_the_preprocessing():
 
 def test_the_training_cache_holds_what_inference_feeds_the_network():
     """Cache slices and the sampler's 2.5D batches equal the engine's, to the cache's uint8 step."""
-    from neuroseg.io.datasets import Case
+    from neuroseg.io.datasets import LabelledCase
     from neuroseg.training.cache import QUANTUM, SliceCache, preprocess_case
     from neuroseg.training.train import SliceSampler
     from neuroseg.volume import Volume
@@ -35,7 +35,7 @@ def test_the_training_cache_holds_what_inference_feeds_the_network():
     for k, centre in enumerate([(12, 30, 7), (20, 20, 4)]):
         image = blob_volume(centre=centre)
         label = Volume((image.array > 200).astype(np.uint8), image.affine.copy())
-        cases.append((f"case{k}", image, preprocess_case(Case(f"case{k}", image, label), preprocessing)))
+        cases.append((f"case{k}", image, preprocess_case(LabelledCase(f"case{k}", image, label), preprocessing)))
     images = np.concatenate([c[2][0] for c in cases])
     offsets = np.cumsum([0] + [len(c[2][2]) for c in cases])
     cache = SliceCache(images, np.concatenate([c[2][1] for c in cases]), np.concatenate([c[2][2] for c in cases]),

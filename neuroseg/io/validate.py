@@ -1,4 +1,5 @@
-"""Checks every reader applies before a volume enters the engine."""
+"""Whether what a reader made can be a volume at all (size, spacing, finite values): every reader applies
+these before a volume enters the engine. The input checks that judge a scan for the model are neuroseg.checks."""
 
 from __future__ import annotations
 

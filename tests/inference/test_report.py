@@ -31,7 +31,7 @@ def test_nifti_reports_have_no_dicom_slice_names(tmp_path, tiny_model):
 
 
 def test_the_bounding_box_is_tight_around_the_tumour_on_an_oblique_grid():
-    from neuroseg.export.report import bounding_box_mm
+    from neuroseg.inference.report import bounding_box_mm
     from tests.geometry import rotate_affine
 
     volume = blob_volume()
@@ -43,7 +43,7 @@ def test_the_bounding_box_is_tight_around_the_tumour_on_an_oblique_grid():
 
 
 def test_the_console_summary_names_the_dicom_instance_numbers(tmp_path):
-    from neuroseg.cli.main import _instances, _ranges
+    from neuroseg.cli.console import _instances, _ranges
 
     write_series(blob_volume(), tmp_path / "series", names="shuffled")
     report = Segmenter(bright_model(), device="cpu").segment(tmp_path / "series").report

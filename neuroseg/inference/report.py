@@ -1,4 +1,4 @@
-"""The JSON report of one segmentation."""
+"""The JSON report of one segmentation: built from a SegmentationResult here, written by neuroseg.export."""
 
 from __future__ import annotations
 

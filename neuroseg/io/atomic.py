@@ -1,0 +1,126 @@
+"""Atomic file writing: a temporary name in the target folder, then a rename. The one writer of every file
+neuroseg makes (outputs, models, checkpoints, caches), so a reader never finds half a file.
+
+``all_or_nothing()`` groups several atomic writes: if the block fails, the files it
+renamed into place are removed again (or, where ``--force`` replaced an older file,
+the older file is put back), so a folder never holds half of a run's outputs.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from contextlib import contextmanager
+from contextvars import ContextVar
+from pathlib import Path
+
+from neuroseg.errors import OutputError
+
+# (target, backup of the file it replaced or None) for each rename made inside all_or_nothing()
+_COMMITS: ContextVar[list | None] = ContextVar("neuroseg_output_commits", default=None)
+
+
+@contextmanager
+def atomic_path(target):
+    """Yield a temporary path beside ``target``; rename it onto ``target`` on success only."""
+    target = Path(target)
+    suffix = "".join(target.suffixes) or ".tmp"
+    try:
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=f".part{suffix}")
+    except OSError as error:
+        raise OutputError(f"Cannot write into {target.parent}: {error.strerror or error}") from error
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, 0o644)
+        _commit(Path(tmp), target)
+    except OSError as error:
+        raise OutputError(f"Cannot write {target}: {error.strerror or error}") from error
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _commit(tmp: Path, target: Path) -> None:
+    commits = _COMMITS.get()
+    if commits is None:
+        os.replace(tmp, target)
+        return
+    backup = _backup(target)
+    try:
+        os.replace(tmp, target)
+    except OSError:
+        if backup is not None:
+            _restore(backup, target)
+        raise
+    commits.append((target, backup))
+
+
+def _restore(backup: str, target: Path) -> None:
+    """Put ``backup`` back as ``target``. A rename between two links of one file does nothing (POSIX), so a
+    backup that still is the target's own file is just unlinked."""
+    try:
+        if os.path.samefile(backup, target):
+            os.unlink(backup)
+            return
+    except FileNotFoundError:
+        pass
+    os.replace(backup, target)
+
+
+def _backup(target: Path) -> str | None:
+    """A second name for what ``target`` holds now, so a failed block can put it back; None when nothing is there.
+
+    One step each, never "exists, then move": another writer of the same case may replace or move the
+    target in between. A hard link leaves ``target`` in place meanwhile (a reader never finds it missing);
+    a file system without hard links gets a rename instead.
+    """
+    fd, backup = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".old")
+    os.close(fd)
+    os.unlink(backup)  # a free random name for the link
+    try:
+        os.link(target, backup)
+        return backup
+    except FileNotFoundError:
+        return None
+    except OSError:
+        pass
+    try:
+        os.replace(target, backup)
+        return backup
+    except FileNotFoundError:
+        return None
+
+
+@contextmanager
+def all_or_nothing():
+    """Atomic writes inside this block appear together or not at all (see the module's docstring)."""
+    commits: list = []
+    token = _COMMITS.set(commits)
+    try:
+        yield
+    except BaseException:
+        for target, backup in reversed(commits):
+            try:
+                if backup is None:
+                    os.unlink(target)
+                else:
+                    _restore(backup, target)
+            except OSError:
+                pass
+        raise
+    else:
+        for _, backup in commits:
+            if backup is not None:
+                try:
+                    os.unlink(backup)
+                except OSError:
+                    pass
+    finally:
+        _COMMITS.reset(token)
+
+
+def atomic_write_text(target, text: str) -> Path:
+    with atomic_path(target) as tmp:
+        tmp.write_text(text)
+    return Path(target)
