@@ -61,7 +61,7 @@ def bright_model():
     """A Model whose mask is the bright blob of :func:`blob_volume`, through the whole pipeline."""
     from neuroseg.models.store import Model
 
-    metadata = {"input": {"size": 64, "context_slices": 1}, "weights": {},
+    metadata = {"architecture": {"shape": "segmenter+classifier"}, "input": {"size": 64, "context_slices": 1}, "weights": {},
                 "inference": {"gate": True, "min_component_ml": 0.0}}
     return Model(BrightNet(), AlwaysTumour(), metadata, path="bright")
 

@@ -128,6 +128,7 @@ class Segmenter:
         if self.model.classifier is not None:
             self.model.classifier = _for_inference(self.model.classifier).to(self.device)
         self.preprocessing = self.model.preprocessing
+        self.shape = self.model.shape
         settings = self.model.metadata.get("inference", {})
         self.gate = settings.get("gate", True) if gate is None else gate
         self.gate_threshold = float(settings.get("gate_threshold", 0.5))
@@ -175,55 +176,58 @@ class Segmenter:
         start = time.perf_counter()
         reorientation, crop, slices = self._prepare(volume)
         timings["preprocess"] = time.perf_counter() - start
-        if self.model.joint:
-            classifier, probabilities, gated = self._predict_joint(slices, timings)
-        else:
-            classifier, probabilities, gated = self._predict_two_networks(slices, timings)
+        classifier, probabilities, gated = self._predict(slices, timings)
         return SlicePrediction(reorientation, crop, classifier, probabilities, gated)
 
-    def _predict_two_networks(self, slices: torch.Tensor, timings: dict):
-        """v1: the classifier on every slice, the segmenter on the slices it lets through."""
-        start = time.perf_counter()
-        classifier = self._classify(slices, self.classifier_flip_tta)
-        timings["classifier"] = time.perf_counter() - start
-        start = time.perf_counter()
+    def _predict(self, slices: torch.Tensor, timings: dict):
+        """Each batch: the shape classifies every slice (averaged with the left-right mirror when
+        asked), then outlines the slices the gate lets through (averaged with the mirror too under
+        flip TTA). Whichever the model's shape, the segmenter runs only where the gate opens."""
+        shape = self.shape
+        average_slices = self.flip_tta or self.classifier_flip_tta
+        slice_parts, mask_parts = [], []
+        seconds = {"classifier": 0.0, "segmenter": 0.0}
+        for batch in self._batches(slices, np.arange(slices.shape[0])):
+            start = time.perf_counter()
+            with self._autocast():
+                logits, state = shape.classify(batch)
+                if average_slices:
+                    mirrored = mirror_left_right(batch)
+                    mirrored_logits, mirrored_state = shape.classify(mirrored)
+                    logits = _flip_average(logits, mirrored_logits)
+                keep = self._gated_tensor(logits)
+                seconds["classifier"] += time.perf_counter() - start
+                start = time.perf_counter()
+                mask = torch.zeros(batch[:, 0].shape, device=batch.device)
+                if keep.any():
+                    mask[keep] = shape.segment(batch, state, keep)
+                    if self.flip_tta:
+                        mirrored_mask = mirror_left_right(shape.segment(mirrored, mirrored_state, keep))
+                        mask[keep] = (mask[keep] + mirrored_mask) / 2
+                seconds["segmenter"] += time.perf_counter() - start
+            slice_parts.append(logits)
+            mask_parts.append(mask)
+        timings.update(seconds)
+        classifier = torch.sigmoid(torch.cat(slice_parts)).cpu().numpy()
         gated = self._gated(classifier)
-        probabilities = torch.zeros(slices.shape, dtype=torch.float32)
-        indices = np.flatnonzero(gated)
-        if indices.size:
-            probabilities[indices] = torch.sigmoid(self._run_segmenter(slices, indices)).cpu()
-        timings["segmenter"] = time.perf_counter() - start
-        return classifier, probabilities, gated
-
-    def _predict_joint(self, slices: torch.Tensor, timings: dict):
-        """v2: one network gives every slice's tumour probability from its encoder, and the mask
-        of the slices the gate lets through from its decoder, in the same pass."""
-        start = time.perf_counter()
-        averaged = self.flip_tta or self.classifier_flip_tta
-        gate = self.gate_threshold if self.gate and not averaged else None  # flips are gated after averaging
-        mask_logits, slice_logits = self._run_joint(slices, gate)
-        if averaged:
-            flipped_mask, flipped_slice = self._run_joint(mirror_left_right(slices), masks=self.flip_tta)
-            slice_logits = _flip_average(slice_logits, flipped_slice)
-            if self.flip_tta:
-                mask_logits = (mask_logits + mirror_left_right(flipped_mask)) / 2
-        classifier = torch.sigmoid(slice_logits).cpu().numpy()
-        gated = self._gated(classifier)
-        probabilities = torch.sigmoid(mask_logits).cpu()
-        probabilities[torch.from_numpy(~gated)] = 0
-        timings["classifier"] = 0.0  # the slice head shares the segmenter's pass
-        timings["segmenter"] = time.perf_counter() - start
+        probabilities = torch.sigmoid(torch.cat(mask_parts)).cpu()
+        probabilities[torch.from_numpy(~gated)] = 0  # no mask where the gate stayed shut
         return classifier, probabilities, gated
 
     def _gated(self, classifier: np.ndarray) -> np.ndarray:
         return classifier >= self.gate_threshold if self.gate else np.ones(len(classifier), dtype=bool)
+
+    def _gated_tensor(self, logits: torch.Tensor) -> torch.Tensor:
+        if not self.gate:
+            return torch.ones_like(logits, dtype=torch.bool)
+        return torch.from_numpy(self._gated(torch.sigmoid(logits).cpu().numpy())).to(logits.device)
 
     @torch.inference_mode()
     def classifier_probabilities(self, volume: Volume) -> tuple[np.ndarray, np.ndarray]:
         """Tumour probability of each source slice, without and with left-right flip averaging
         (one preprocessing, one classifier pass per orientation)."""
         reorientation, _, slices = self._prepare(volume)
-        plain, mirrored = self._classifier_logits(slices), self._classifier_logits(mirror_left_right(slices))
+        plain, mirrored = self._slice_logits(slices), self._slice_logits(mirror_left_right(slices))
         return tuple(reorientation.to_source_order(torch.sigmoid(logits).cpu().numpy())
                      for logits in (plain, _flip_average(plain, mirrored)))
 
@@ -231,51 +235,12 @@ class Segmenter:
         reorientation, crop, slices = self.preprocessing.prepare(volume)
         return reorientation, crop, slices.to(self.device)
 
-    def _classify(self, slices: torch.Tensor, flip_tta: bool) -> np.ndarray:
-        logits = self._classifier_logits(slices)
-        if flip_tta:
-            logits = _flip_average(logits, self._classifier_logits(mirror_left_right(slices)))
-        return torch.sigmoid(logits).cpu().numpy()
-
-    def _classifier_logits(self, slices: torch.Tensor) -> torch.Tensor:
-        if self.model.joint:
-            return self._run_joint(slices, masks=False)[1]
-        return self._run(self.model.classifier, slices, np.arange(slices.shape[0]))[:, 0]
-
-    def _run_segmenter(self, slices: torch.Tensor, indices: np.ndarray) -> torch.Tensor:
-        logits = self._run(self.model.segmenter, slices, indices)
-        if self.flip_tta:
-            flipped = mirror_left_right(self._run(self.model.segmenter, mirror_left_right(slices), indices))
-            logits = (logits + flipped) / 2
-        return logits[:, 0]
-
-    def _run_joint(self, slices: torch.Tensor, gate: float | None = None,
-                   masks: bool = True) -> tuple[torch.Tensor | None, torch.Tensor]:
-        """``(N, size, size)`` mask logits and ``(N,)`` slice logits of every slice. With a ``gate``,
-        only slices whose tumour probability reaches it are decoded; the others get no mask.
-        ``masks=False`` runs the encoder alone (the slice logits are all that is asked for)."""
-        network = self.model.segmenter
-        mask_parts, slice_parts = [], []
+    def _slice_logits(self, slices: torch.Tensor) -> torch.Tensor:
+        parts = []
         for batch in self._batches(slices, np.arange(slices.shape[0])):
             with self._autocast():
-                features, logits = network.encode(batch)
-                logits = logits.float()[:, 0]
-                if masks:
-                    keep = torch.ones_like(logits, dtype=torch.bool) if gate is None else torch.sigmoid(logits) >= gate
-                    mask = torch.full(batch[:, 0].shape, -30.0, device=batch.device)  # sigmoid: 0
-                    if keep.any():
-                        mask[keep] = network.decode(batch[keep], [f[keep] for f in features]).float()[:, 0]
-                    mask_parts.append(mask)
-            slice_parts.append(logits)
-        return (torch.cat(mask_parts) if masks else None), torch.cat(slice_parts)
-
-    def _run(self, network, slices: torch.Tensor, indices: np.ndarray) -> torch.Tensor:
-        """A one-output network over ``indices`` in batches."""
-        outputs = []
-        for batch in self._batches(slices, indices):
-            with self._autocast():
-                outputs.append(network(batch).float())
-        return torch.cat(outputs)
+                parts.append(self.shape.classify(batch)[0])
+        return torch.cat(parts)
 
     def _batches(self, slices: torch.Tensor, indices: np.ndarray):
         """2.5D network inputs for ``indices``, ``BATCH_SIZE`` slices at a time, channels-last."""

@@ -31,7 +31,6 @@ BUILDERS = {
     "ResUNet": _resunet,
     "StridedResUNet": _strided_resunet,
     "monai.networks.nets.ResNet": _resnet_classifier,
-    "StridedResUNet.slice_head": lambda spec: None,  # part of the segmenter: no network of its own
 }
 
 

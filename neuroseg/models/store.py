@@ -39,9 +39,11 @@ class Model:
         return int(self.metadata["input"]["context_slices"])
 
     @property
-    def joint(self) -> bool:
-        """One network gives both the mask and the slice logits (v2)."""
-        return self.classifier is None
+    def shape(self):
+        """How the networks answer (a :mod:`neuroseg.models.shape`), as the metadata names it."""
+        from neuroseg.models.shape import build_shape
+
+        return build_shape(self.metadata["architecture"], self.segmenter, self.classifier)
 
     @property
     def preprocessing(self):
@@ -61,11 +63,12 @@ class Model:
 
 def build_networks(architecture: dict) -> tuple[nn.Module, nn.Module | None]:
     """The networks a model's recorded architecture names: ``(segmenter, classifier)``, with
-    classifier None when the segmenter's own head classifies slices (v2)."""
+    classifier None when its shape is a joint net (the segmenter's own head classifies slices)."""
     from neuroseg.models.registry import build
+    from neuroseg.models.shape import JointNet, shape_name
 
-    seg, cls = architecture["segmenter"], architecture["classifier"]
-    return build(seg), build(cls)
+    joint = shape_name(architecture) == JointNet.name
+    return build(architecture["segmenter"]), (None if joint else build(architecture["classifier"]))
 
 
 def sha256(path) -> str:

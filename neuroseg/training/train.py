@@ -73,10 +73,11 @@ class TrainConfig:
     def architecture(self) -> dict:
         channels = 2 * self.context + 1
         if self.joint:
-            return {"segmenter": {"class": "StridedResUNet", "in_channels": channels, "features": self.seg_features,
-                                  "depth": self.seg_depth, "full_res_features": self.full_res_features},
-                    "classifier": {"class": "StridedResUNet.slice_head"}}
+            return {"shape": "joint",
+                    "segmenter": {"class": "StridedResUNet", "in_channels": channels, "features": self.seg_features,
+                                  "depth": self.seg_depth, "full_res_features": self.full_res_features}}
         return {
+            "shape": "segmenter+classifier",
             "segmenter": {"class": "ResUNet", "in_channels": channels, "features": self.seg_features,
                           "depth": self.seg_depth},
             "classifier": {"class": "monai.networks.nets.ResNet", "in_channels": channels,
@@ -190,7 +191,7 @@ def train_networks(cache: SliceCache, train_ids, val_ids, config: TrainConfig, d
                     labels = masks.flatten(1).amax(1)  # the slice head sees the crop, so it is asked about the crop
                 images = images.contiguous(memory_format=torch.channels_last)
             with autocast:
-                seg_logits, cls_logits = forward(segmenter, classifier, images, with_mask=train_segmenter)
+                seg_logits, cls_logits = _shape(config, segmenter, classifier).outputs(images, with_mask=train_segmenter)
                 loss_seg = losses.mask(seg_logits.float(), masks) if train_segmenter else torch.zeros(())
                 loss_cls = losses.slice(cls_logits.float()[:, 0], labels)
             optimizer.zero_grad(set_to_none=True)
@@ -210,7 +211,7 @@ def train_networks(cache: SliceCache, train_ids, val_ids, config: TrainConfig, d
             # a fixed segmenter's Dice does not change: measure it once, at the end
             with_dice = config.validate_dice and (train_segmenter or epoch == epochs)
             seg_eval, cls_eval = _evaluated(segmenter, classifier, averages, train_segmenter)
-            record.update(validate(seg_eval, cls_eval, val, cache, val_ids, autocast, with_dice))
+            record.update(validate(_shape(config, seg_eval, cls_eval), val, cache, val_ids, autocast, with_dice))
         history.append(record)
         if checkpoint is not None:  # before the log line, so an epoch that was reported is never lost
             _save_checkpoint(checkpoint, trained, averages, optimizer,
@@ -220,11 +221,11 @@ def train_networks(cache: SliceCache, train_ids, val_ids, config: TrainConfig, d
     return segmenter.eval(), (classifier.eval() if classifier is not None else None), history
 
 
-def forward(segmenter, classifier, images, with_mask: bool = True):
-    """``(mask logits or None, slice logits)`` of either kind of model."""
-    if classifier is None:
-        return segmenter(images)
-    return (segmenter(images) if with_mask else None), classifier(images)
+def _shape(config: TrainConfig, segmenter, classifier):
+    """The model's shape (:mod:`neuroseg.models.shape`) over these networks, as the recipe names it."""
+    from neuroseg.models.shape import build_shape
+
+    return build_shape(config.architecture(), segmenter, classifier)
 
 
 class _Losses:
@@ -325,7 +326,7 @@ def minutes_left(deadline: float | None, trainings_left: int) -> float | None:
 def validate_model(segmenter, classifier, cache: SliceCache, val_ids, config: TrainConfig, device) -> dict:
     autocast = training_autocast(device, config.precision)
     val = SliceSampler(cache, val_ids, config.context, device)
-    return validate(segmenter, classifier, val, cache, val_ids, autocast, config.validate_dice)
+    return validate(_shape(config, segmenter, classifier), val, cache, val_ids, autocast, config.validate_dice)
 
 
 def training_autocast(device: torch.device, precision: str = "auto") -> torch.autocast:
@@ -368,14 +369,12 @@ def _learning_rate(step: int, steps_per_epoch: int, epochs: int, config: TrainCo
 
 
 @torch.no_grad()
-def validate(segmenter, classifier, val: SliceSampler, cache: SliceCache, val_ids, autocast,
-             with_dice: bool = True) -> dict:
+def validate(shape, val: SliceSampler, cache: SliceCache, val_ids, autocast, with_dice: bool = True) -> dict:
     """Per-patient Dice on the model grid and the classifier's slice accuracy and ROC AUC."""
     from monai.metrics import compute_roc_auc
 
-    segmenter.eval()
-    if classifier is not None:
-        classifier.eval()
+    for network in shape.networks:
+        network.eval()
     dices, scores, truths = [], [], []
     for case_id in val_ids:
         part = cache.case_slices(case_id)
@@ -384,7 +383,7 @@ def validate(segmenter, classifier, val: SliceSampler, cache: SliceCache, val_id
         for chunk in rows.split(64):
             images, masks, labels = val.batch(chunk)
             with autocast:
-                seg_logits, cls_logits = forward(segmenter, classifier, images, with_mask=with_dice)
+                seg_logits, cls_logits = shape.outputs(images, with_mask=with_dice)
                 scores.append(cls_logits.float()[:, 0])
                 truths.append(labels)
                 if with_dice:

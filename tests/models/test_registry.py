@@ -22,7 +22,6 @@ def test_each_recorded_class_builds_its_network():
     ensemble = build({"class": "monai.networks.nets.ResNet", "in_channels": 3, "features": 4, "layers": [1, 1, 1, 1],
                       "members": 2})
     assert isinstance(ensemble, ClassifierEnsemble)
-    assert build({"class": "StridedResUNet.slice_head"}) is None
 
 
 def test_an_unknown_class_is_a_model_error_naming_it(tmp_path):
@@ -38,7 +37,51 @@ def test_a_v2_model_has_one_weights_file_and_no_separate_classifier(tmp_path):
     folder = make_tiny_model(tmp_path / "m")
     assert sorted(p.name for p in folder.glob("*.pt")) == ["segmenter.pt"]
     model = load_model(folder)
-    assert model.joint and model.classifier is None
+    assert model.metadata["architecture"]["shape"] == "joint" and model.classifier is None
+    assert model.shape.name == "joint"
+
+
+def test_a_folder_written_before_the_shape_was_named_loads_as_a_joint_net(tmp_path):
+    """v2 folders recorded a placeholder classifier class instead of a shape."""
+    folder = make_tiny_model(tmp_path / "m")
+    metadata = json.loads((folder / "metadata.json").read_text())
+    del metadata["architecture"]["shape"]
+    metadata["architecture"]["classifier"] = {"class": "StridedResUNet.slice_head"}
+    (folder / "metadata.json").write_text(json.dumps(metadata))
+    model = load_model(folder)
+    assert model.shape.name == "joint" and model.classifier is None
+
+
+def test_an_unknown_shape_is_a_model_error_naming_it(tmp_path):
+    folder = make_tiny_model(tmp_path / "m")
+    metadata = json.loads((folder / "metadata.json").read_text())
+    metadata["architecture"]["shape"] = "cascade"
+    (folder / "metadata.json").write_text(json.dumps(metadata))
+    with pytest.raises(ModelError, match="cascade"):
+        load_model(folder)
+
+
+@pytest.mark.parametrize("network", ["strided", "resunet"])
+def test_flip_tta_decodes_only_the_gated_slices_and_averages_the_mirror(tmp_path, network):
+    """Under flip TTA each shape's mask is the mean of the plain and the mirrored pass on the
+    slices the flip-averaged gate opens, and nothing elsewhere."""
+    from neuroseg.inference import Segmenter
+    from neuroseg.transforms.orientation import mirror_left_right
+
+    model = load_model(make_tiny_model(tmp_path / network, network=network, gate=True))
+    segmenter = Segmenter(model, device="cpu", flip_tta=True)
+    volume = blob_volume()
+    prediction = segmenter.predict(volume)
+    _, _, slices = segmenter._prepare(volume)
+    batch = model.preprocessing.stack(slices, np.arange(len(slices)))
+    with torch.inference_mode():
+        plain, mirrored = segmenter.shape.outputs(batch), segmenter.shape.outputs(mirror_left_right(batch))
+    slice_probability = torch.sigmoid((plain[1][:, 0] + mirrored[1][:, 0]) / 2).numpy()
+    np.testing.assert_allclose(prediction.classifier, slice_probability, atol=1e-4)
+    masks = torch.sigmoid((plain[0][:, 0] + mirror_left_right(mirrored[0][:, 0])) / 2)
+    gated = torch.from_numpy(prediction.gated)
+    np.testing.assert_allclose(prediction.probabilities[gated].numpy(), masks[gated].numpy(), atol=1e-4)
+    assert not prediction.probabilities[~gated].any()
 
 
 @pytest.mark.parametrize("network", ["strided", "resunet"])
@@ -91,13 +134,14 @@ def test_inference_folds_the_v2_batch_norms_without_changing_its_outputs():
 def test_gated_decoding_gives_the_same_masks_on_the_slices_it_keeps(tmp_path):
     from neuroseg.inference import Segmenter
 
-    segmenter = Segmenter(load_model(make_tiny_model(tmp_path / "m")), device="cpu")
-    _, _, slices = segmenter._prepare(blob_volume())
-    full_masks, full_logits = segmenter._run_joint(slices)
-    gate = float(torch.sigmoid(full_logits).median())
-    masks, logits = segmenter._run_joint(slices, gate)
-    kept = torch.sigmoid(full_logits) >= gate
+    ungated = Segmenter(load_model(make_tiny_model(tmp_path / "m")), device="cpu", gate=False)
+    volume = blob_volume()
+    full = ungated.predict(volume)
+    gated = Segmenter(load_model(tmp_path / "m"), device="cpu", gate=True)
+    gated.gate_threshold = float(np.median(full.classifier))
+    part = gated.predict(volume)
+    kept = torch.from_numpy(full.classifier >= gated.gate_threshold)
     assert 0 < kept.sum() < len(kept)
-    torch.testing.assert_close(logits, full_logits)
-    torch.testing.assert_close(masks[kept], full_masks[kept])
-    assert (torch.sigmoid(masks[~kept]) < 1e-6).all()
+    np.testing.assert_allclose(part.classifier, full.classifier)
+    torch.testing.assert_close(part.probabilities[kept], full.probabilities[kept])
+    assert not part.probabilities[~kept].any()
