@@ -76,3 +76,14 @@ def blob_volume(shape=(40, 48, 12), centre=(12, 30, 7), radius=5.0, affine=None)
     blob = (((grid - np.array(centre)[:, None, None, None]) ** 2).sum(0)) < radius**2
     array = np.where(head, 100.0, 0.0) + np.where(blob, 150.0, 0.0)
     return Volume(array.astype(np.float32), np.diag([-0.9, -0.9, 5.0, 1.0]) if affine is None else affine)
+
+
+# Fixtures that start a real server: a test using one (directly or through another fixture) is slow, wherever
+# it lives, so `pytest -m "not slow"` never waits for a server.
+SLOW_FIXTURES = {"orthanc"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

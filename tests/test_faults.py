@@ -282,6 +282,7 @@ def start_process(*args):
                             cwd=Path(__file__).resolve().parent.parent)
 
 
+@pytest.mark.slow  # a neuroseg subprocess
 def test_process_stderr_has_no_traceback(tmp_path, tiny_model):
     """Failures in real processes (run side by side): stderr ends in the one error line."""
     source = tmp_path / "in"

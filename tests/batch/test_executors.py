@@ -51,6 +51,7 @@ def test_serial_and_threads_give_the_plain_batch(plain, tiny_model):
         assert comparable_outputs(out) == comparable_outputs(plain / "plain")
 
 
+@pytest.mark.slow  # a process pool
 def test_process_pool_gives_the_plain_batch(plain, tiny_model):
     out = plain / "processes"
     run_batch(plain / "in", out, model=tiny_model, device="cpu", output_format="both", scheduler="processes:2")
@@ -61,6 +62,7 @@ def test_process_pool_gives_the_plain_batch(plain, tiny_model):
     assert again.count("done earlier") == 4 and again.count("done") == 0
 
 
+@pytest.mark.slow  # a Dask LocalCluster
 def test_local_dask_cluster_gives_the_plain_batch(plain, tiny_model):
     pytest.importorskip("distributed", reason="needs the dask extra: pip install 'neuroseg[dask]'")
     out = plain / "dask"
@@ -94,6 +96,7 @@ def _port_taken(port: int):
         holder.close()
 
 
+@pytest.mark.slow  # a Dask LocalCluster
 def test_a_worker_killed_mid_case_is_retried_elsewhere(tmp_path, tiny_model):
     distributed = pytest.importorskip("distributed", reason="needs the dask extra: pip install 'neuroseg[dask]'")
     for n in range(4):
@@ -153,6 +156,7 @@ def _kill_first_marked_worker(out: Path, markers: Path, timeout: float = 90) -> 
     return pid, case
 
 
+@pytest.mark.slow  # process pools whose workers are killed
 def test_a_process_pool_worker_killed_mid_case_is_retried(tmp_path, tiny_model, monkeypatch):
     from functools import partial
 
@@ -187,6 +191,7 @@ def test_a_process_pool_worker_killed_mid_case_is_retried(tmp_path, tiny_model, 
     assert comparable_outputs(out) == comparable_outputs(tmp_path / "serial")
 
 
+@pytest.mark.slow  # process pools whose workers are killed
 def test_a_case_that_kills_its_worker_each_time_fails_alone(tmp_path, tiny_model, monkeypatch):
     from functools import partial
 

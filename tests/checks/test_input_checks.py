@@ -62,6 +62,7 @@ def test_a_4x5x7_image_is_refused_and_nothing_else_is_measured():
     assert "too small to be a head" in checks.findings[0].message
 
 
+@pytest.mark.slow  # several whole-scan variants, over 3 s
 def test_constant_clipped_and_mostly_background_heads_warn(flair):
     head = S.brain_region(flair, depth_mm=0.5)
     constant = Volume(np.where(head, 100.0, 0.0).astype(np.float32), flair.affine, {"format": "nifti"})
@@ -130,6 +131,7 @@ def test_each_real_scan_gets_the_level_expected(name):
         assert next(f for f in checks.findings if f.check == "content.skull_stripped").value.startswith("yes")
 
 
+@pytest.mark.slow  # every lgg-flair scan of ../shared
 def test_every_lgg_flair_passes_without_a_warning():
     """A quarter of the 88 here (every fourth, for speed); scripts/input_checks_real_scans.py runs all of them."""
     scans = [(name, load) for name, (_, load) in _real_scans(lgg=True).items() if name.startswith("lgg-flair/")]

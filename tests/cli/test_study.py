@@ -8,6 +8,7 @@ import subprocess
 
 import nibabel as nib
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from neuroseg.cli.main import app
@@ -39,6 +40,7 @@ def test_scan_of_a_nifti_folder_points_to_run_and_batch(tmp_path):
     assert "no DICOM series found (2 NIfTI files here" in result.output and "neuroseg batch" in result.output
 
 
+@pytest.mark.slow  # several runs on a real study, over 3 s
 def test_run_on_real_study_needs_series_and_warns_not_flair(tmp_path, tiny_model):
     folder = shared_path("dicom", "study-trio-b17")
     refused = runner.invoke(app, ["run", str(folder), "-o", str(tmp_path / "no"), "--model", str(tiny_model)])

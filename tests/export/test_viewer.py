@@ -160,6 +160,7 @@ def warned_shot(tmp_path_factory, segmenter):
     return screenshot(folder / "out" / VIEWER_FILE, folder / "shot.png")
 
 
+@pytest.mark.slow  # a headless Chromium
 def test_chromium_draws_the_brain_and_the_mask_on_the_tumour(warned_shot):
     pixels = warned_shot
     r, g, b = pixels[..., 0], pixels[..., 1], pixels[..., 2]
@@ -185,6 +186,7 @@ def test_chromium_draws_the_brain_and_the_mask_on_the_tumour(warned_shot):
     assert np.hypot(red_cols - red_cols.mean(), red_rows - red_rows.mean()).max() < 0.25 * (right - left)
 
 
+@pytest.mark.slow  # a headless Chromium
 def test_chromium_shows_the_warning_banner_above_the_image_only_when_a_check_warned(tmp_path, segmenter,
                                                                                       warned_shot):
     volume, mask = head_with_blob()

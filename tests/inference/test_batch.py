@@ -155,6 +155,7 @@ run_batch(sys.argv[1], sys.argv[2], model=sys.argv[3], device="cpu")
 """
 
 
+@pytest.mark.slow  # a batch subprocess, killed
 def test_killed_batch_resumes_without_partial_outputs(tmp_path, segmenter, tiny_model):
     for n in range(6):
         write_nifti(tmp_path / "in" / f"case{n}.nii.gz")

@@ -412,6 +412,7 @@ def test_resume_without_a_checkpoint_is_one_line(tmp_path):
     assert_one_line_error(train(data, "-o", tmp_path / "model", *TINY, "--resume"), 2, "holds no checkpoint")
 
 
+@pytest.mark.slow  # a training run, over 3 s
 def test_folds_1_trains_on_every_patient_and_says_the_validation_is_elsewhere(tmp_path):
     from neuroseg.training.run import run_training
 

@@ -1,4 +1,5 @@
-"""Series discovery and the choice of the FLAIR series."""
+"""The series catalogue (io.catalogue), the FLAIR classifier (io.flair), the choice of the series
+(io.selection) and batch's NIfTI walk (batch.walk)."""
 
 from __future__ import annotations
 
