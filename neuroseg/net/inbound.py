@@ -17,12 +17,33 @@ def decoded(event):
         dataset.file_meta = event.file_meta
         for element in dataset.iterall():  # pydicom decodes lazily: force every value now
             element.value
+        _check_encoding(_raw(event), event.context.transfer_syntax)
     except InputError:
         raise
     except Exception as error:  # pydicom raises many types on malformed input; each one means "refused"
         raise InputError(f"the dataset does not decode in the negotiated transfer syntax "
                          f"({type(error).__name__})") from error
     return dataset
+
+
+def _raw(event) -> bytes:
+    stream = event.request.DataSet
+    return stream.getvalue()[:8] if hasattr(stream, "getvalue") else b""
+
+
+def _check_encoding(raw: bytes, negotiated) -> None:
+    """pydicom reads an explicit-VR body sent on an implicit-VR context (it guesses, with a warning), and
+    pynetdicom then labels it with the context's encoding: so the first element is looked at here. The
+    standard asks a dataset to be encoded in the transfer syntax of its presentation context."""
+    from pydicom.uid import UID
+    from pydicom.valuerep import VR
+
+    syntax = UID(negotiated)
+    if len(raw) < 8:
+        return
+    explicit = raw[4:6].decode("latin-1") in VR.__members__  # a VR where an implicit length would be
+    if explicit == syntax.is_implicit_VR:
+        raise InputError(f"the dataset is not encoded in the negotiated transfer syntax ({syntax.name})")
 
 
 def check_instance(dataset, request) -> None:
