@@ -221,3 +221,18 @@ def test_a_silent_connection_is_dropped_and_does_not_block_others(tmp_path, node
         silent.close()
     finally:
         tls.HANDSHAKE_TIMEOUT_S = saved
+
+
+def test_dicomweb_session_verifies_with_the_ca_and_presents_our_certificate(certs, caplog):
+    from neuroseg.net.auth import WebAuth, web_client
+
+    client = web_client("https://pacs.example/dicom-web", WebAuth(),
+                        tls=TlsFiles(ca=certs.ca, cert=certs.client.cert, key=certs.client.key))
+    assert client._session.verify == str(certs.ca)
+    assert client._session.cert == (str(certs.client.cert), str(certs.client.key))
+    assert web_client("https://pacs.example/dicom-web", WebAuth())._session.verify is True  # the system's CAs
+    with pytest.raises(InputError, match="need an https:// URL"):
+        web_client("http://pacs.example/dicom-web", WebAuth(), tls=TlsFiles(ca=certs.ca))
+    with caplog.at_level(logging.WARNING, logger="neuroseg"):
+        insecure = web_client("https://pacs.example/dicom-web", WebAuth(), tls=TlsFiles(insecure=True))
+    assert insecure._session.verify is False and "NOT verified" in caplog.text
