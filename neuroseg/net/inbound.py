@@ -16,7 +16,7 @@ def decoded(event):
         dataset = event.dataset
         dataset.file_meta = event.file_meta
         for element in dataset.iterall():  # pydicom decodes lazily: force every value now
-            element.value
+            element.value  # noqa: B018  the access is the decode
         _check_encoding(_raw(event), event.context.transfer_syntax)
     except InputError:
         raise

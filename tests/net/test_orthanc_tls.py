@@ -7,7 +7,6 @@ an expired one."""
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
