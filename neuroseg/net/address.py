@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from neuroseg.errors import InputError
 
@@ -17,6 +17,7 @@ class Peer:
     ae_title: str
     host: str
     port: int
+    tls: object = field(default=None, compare=False, repr=False)  # an ssl.SSLContext (neuroseg.net.tls); None: clear text
 
     def __str__(self) -> str:
         return f"{self.ae_title}@{self.host}:{self.port}"

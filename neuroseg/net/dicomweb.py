@@ -17,6 +17,8 @@ def _retrying(call, what: str):
     for delay in (*RETRY_DELAYS_S, None):
         try:
             return call()
+        except requests.exceptions.SSLError as error:  # retrying would not make a certificate trusted
+            raise NetworkError(f"TLS with {what} failed: {_tls_reason(error)} (check --tls-ca, --tls-cert)") from error
         except (requests.ConnectionError, requests.Timeout) as error:
             if delay is None:
                 raise NetworkError(f"cannot reach {what}: {type(error).__name__}") from error
@@ -25,6 +27,15 @@ def _retrying(call, what: str):
             code = error.response.status_code if error.response is not None else "?"
             hint = " (check --user/--password or --token)" if code in (401, 403) else ""
             raise NetworkError(f"{what} answered HTTP {code}{hint}") from error
+
+
+def _tls_reason(error) -> str:
+    text = str(error)
+    for known in ("CERTIFICATE_VERIFY_FAILED", "certificate verify failed", "hostname mismatch", "certificate required",
+                  "unknown ca", "certificate expired", "handshake failure"):
+        if known.lower() in text.lower():
+            return known.lower().replace("_", " ")
+    return type(error).__name__
 
 
 def stow(datasets: list, client, names=None) -> list[Outcome]:

@@ -24,13 +24,16 @@ def _new_ae(ae_title: str):
 def _associate(ae, peer: Peer, **kwargs):
     """An established association, retrying a refused or dropped connection a bounded number of times."""
     for delay in (*RETRY_DELAYS_S, None):
+        if peer.tls is not None:  # the host name is checked against the peer's certificate
+            kwargs["tls_args"] = (peer.tls, peer.host)
         assoc = ae.associate(peer.host, peer.port, ae_title=peer.ae_title, **kwargs)
         if assoc.is_established:
             return assoc
         if assoc.is_rejected:  # the peer said no: retrying would not change its mind
             raise NetworkError(f"{peer} rejected the association (is this node's AE title allowed there?)")
         if delay is None:
-            raise NetworkError(f"cannot reach {peer}: no association (connection refused, dropped or timed out)")
+            raise NetworkError(f"cannot reach {peer}: no association (connection refused, dropped or timed out"
+                               + (", or the TLS handshake failed: see the log)" if peer.tls is not None else ")"))
         time.sleep(delay)
     raise AssertionError("unreachable")
 

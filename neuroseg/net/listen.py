@@ -26,8 +26,8 @@ would get it once more, under the same UID. A destination that is down leaves th
 from __future__ import annotations
 
 import json
+import logging
 import signal
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -36,6 +36,9 @@ from pathlib import Path
 from neuroseg.errors import InputError, NeurosegError
 from neuroseg.io.atomic import atomic_write_text
 from neuroseg.net.spool import check_uid, folder_bytes, instance_path, remove_partial_files, save_instance
+from neuroseg.net.tls import TlsFiles
+
+LOG = logging.getLogger("neuroseg.net.listen")
 
 RECEIVED, SEGMENTED, SENDING, SENT, FAILED = "received", "segmented", "sending", "sent", "failed"
 # DICOM C-STORE statuses (PS3.4 B.2.3)
@@ -48,7 +51,11 @@ class ListenerConfig:
     port: int = 11112
     ae_title: str = "NEUROSEG"
     bind: str = "127.0.0.1"
-    allow: list = field(default_factory=list)  # calling AE titles; empty: any
+    allow: list = field(default_factory=list)  # AET@HOST, AET@CIDR or AET (neuroseg.net.allow); empty: any
+    allow_subjects: list = field(default_factory=list)  # client certificate subjects (mutual TLS)
+    tls: TlsFiles = field(default_factory=TlsFiles)  # cert + key: serve TLS; ca: require client certificates
+    audit_log: Path | None = None  # default: SPOOL/audit.jsonl
+    idle_timeout: float = 120.0  # a caller silent this long (before or during an association) is dropped
     peer: object = None  # neuroseg.net.address.Peer, for C-STORE
     client: object = None  # a DICOMwebClient, for STOW-RS
     stable_seconds: float = 10.0
@@ -57,10 +64,9 @@ class ListenerConfig:
     poll_seconds: float = 0.2
 
 
-def log(message: str) -> None:
-    """One line per event, to stderr, with UIDs and AE titles only."""
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1000) % 1000:03d}Z"
-    print(f"{stamp} neuroseg listen: {message}", file=sys.stderr, flush=True)
+def log(message: str, level: int = logging.INFO) -> None:
+    """One line per event, with UIDs, AE titles and addresses only (never a dataset's patient data)."""
+    LOG.log(level, message)
 
 
 class StudyStates:
@@ -121,16 +127,62 @@ class Listener:
         self.associations: dict[int, dict] = {}
         self.server = None
         self.started = time.time()
+        from neuroseg.net.allow import Gate
+        from neuroseg.net.audit import Audit
+
+        self.gate = Gate.of(config.allow, config.allow_subjects)
+        self.tls_enabled = config.tls.enabled
+        self.audit = Audit(config.audit_log or spool / "audit.jsonl")
 
     # --- receiving (pynetdicom's threads) ---
 
-    def on_store(self, event) -> int:
-        dataset = event.dataset
-        dataset.file_meta = event.file_meta
+    def on_open(self, event) -> None:
+        """A connection: finish its TLS handshake here, in its own thread, with a timeout."""
+        from neuroseg.net.tls import handshake, shutdown_quietly
+
+        info = self._association(event)
+        sock = event.assoc.dul.socket.socket
         try:
+            info["cert_subject"] = handshake(sock)
+        except (OSError, ValueError) as error:  # no certificate, another CA, expired, silent, not TLS at all
+            reason = f"TLS handshake failed: {getattr(error, 'reason', None) or type(error).__name__}"
+            info.update(outcome="refused", reason=reason)
+            log(f"refused a connection from {info['peer_address']}: {reason}", logging.WARNING)
+            shutdown_quietly(sock)
+
+    def on_requested(self, event) -> None:
+        """An A-ASSOCIATE-RQ: the caller (AE title, address, certificate) and the Called AE title checked."""
+        info = self._association(event)
+        request = event.assoc.requestor.primitive
+        calling, called = request.calling_ae_title.strip(), request.called_ae_title.strip()
+        info.update(calling_ae=calling, called_ae=called)
+        reason = self.gate.refusal(calling, info["peer_address"], info.get("cert_subject"))
+        diagnostic = 0x03  # calling AE title not recognised
+        if reason is None and called != self.config.ae_title:
+            reason, diagnostic = f"called AE title {called!r} is not this node's ({self.config.ae_title})", 0x07
+        if reason:
+            info.update(outcome="refused", reason=reason)
+            log(f"refused an association from {calling}@{info['peer_address']}: {reason}", logging.WARNING)
+            event.assoc.acse.send_reject(0x01, 0x01, diagnostic)
+
+    def _association(self, event) -> dict:
+        key = id(event.assoc)
+        if key not in self.associations:
+            host, port = event.assoc.requestor.address, event.assoc.requestor.port
+            self.associations[key] = {"peer_address": host, "peer_port": port, "tls": self.tls_enabled,
+                                      "stored": 0, "refused": 0, "late": 0, "studies": {}, "outcome": "accepted"}
+        return self.associations[key]
+
+    def on_store(self, event) -> int:
+        from neuroseg.net.inbound import check_instance, decoded
+
+        try:
+            dataset = decoded(event)
+            check_instance(dataset, event.request)
             path = instance_path(dataset, self.incoming)
         except InputError as error:
-            log(f"refused an instance from {event.assoc.requestor.ae_title}: {error}")
+            log(f"refused an instance from {event.assoc.requestor.ae_title}: {error}", logging.WARNING)
+            self._count(event, "refused")
             return CANNOT_UNDERSTAND
         study = path.parent.parent.name
         # the encoded dataset, plus the file's preamble and meta and the study's state file
@@ -144,6 +196,7 @@ class Listener:
             save_instance(dataset, self.incoming)
         except OSError as error:
             log(f"study {study}: cannot write an instance ({error.strerror}); refused")
+            self._count(event, "refused")
             return OUT_OF_RESOURCES
         self.last_received[study] = time.time()
         record = self.states.get(study)
@@ -151,23 +204,32 @@ class Listener:
             self.states.set(study, RECEIVED, error="")
         elif record["state"] in (SEGMENTED, SENDING, SENT):
             self._count(event, "late")
-        self._count(event, "stored", study)
+        self._count(event, "stored", study, path)
         return SUCCESS
 
-    def _count(self, event, what: str, study: str | None = None) -> None:
-        counts = self.associations.setdefault(id(event.assoc), {"stored": 0, "refused": 0, "late": 0,
-                                                                 "studies": set()})
-        counts[what] += 1
-        if study:
-            counts["studies"].add(study)
+    def _count(self, event, what: str, study: str | None = None, path: Path | None = None) -> None:
+        info = self._association(event)
+        info[what] += 1
+        if study:  # study -> series -> instance UIDs, for the audit trail
+            series = info["studies"].setdefault(study, {}).setdefault(path.parent.name, [])
+            series.append(path.stem)
 
     def on_closed(self, event) -> None:
-        counts = self.associations.pop(id(event.assoc), None)
-        if counts:
-            studies = ", ".join(sorted(counts["studies"])) or "-"
-            log(f"association from {event.assoc.requestor.ae_title} closed: {counts['stored']} instances stored "
-                f"(study {studies}), {counts['refused']} refused (spool full), {counts['late']} arrived after "
-                f"their study was segmented (kept, not processed again)")
+        info = self.associations.pop(id(event.assoc), None)
+        if not info:
+            return
+        studies = sorted(info["studies"])
+        if info["outcome"] == "accepted":
+            log(f"association from {info.get('calling_ae', '?')}@{info['peer_address']} closed: {info['stored']} "
+                f"instances stored (study {', '.join(studies) or '-'}), {info['refused']} refused, {info['late']} "
+                f"arrived after their study was segmented (kept, not processed again)")
+        fields = {k: info.get(k) for k in ("outcome", "reason", "peer_address", "peer_port", "calling_ae",
+                                           "called_ae", "cert_subject", "tls", "refused", "late")}
+        self.audit.record("association", node_ae=self.config.ae_title, instances=info["stored"],
+                          studies=[{"study_uid": study, "series": [
+                              {"series_uid": series, "instances": len(uids), "instance_uids": uids}
+                              for series, uids in sorted(info["studies"][study].items())]} for study in studies],
+                          **fields)
 
     # --- the worker ---
 
@@ -208,10 +270,12 @@ class Listener:
             write_outputs(result, self.results / study, force=True, output_format="both", viewer=False)
         except NeurosegError as error:
             self.states.set(study, FAILED, error=str(error).splitlines()[0])
+            self._audit_study(study, "failed", reason=str(error).splitlines()[0])
             log(f"study {study}: failed: {str(error).splitlines()[0]}")
             return
         except Exception as error:  # a bug must not stop the node; it is recorded, with its type
             self.states.set(study, FAILED, error=f"internal error: {type(error).__name__}: {error}")
+            self._audit_study(study, "failed", reason=f"internal error: {type(error).__name__}")
             log(f"study {study}: failed: internal error: {type(error).__name__}: {error}")
             return
         report = result.report
@@ -257,6 +321,8 @@ class Listener:
             problem = f"internal error: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
         if problem is None:
             self.states.set(study, SENT, seg_sop_instance_uids=uids, sent=time.time())
+            self._audit_study(study, "sent", seg_sop_instance_uids=uids, destination=self._destination(),
+                              series_uid=record.get("series_uid"))
             if outcomes:
                 log(f"study {study}: sent {len(outcomes)} instance(s) to {self._destination()}")
             else:
@@ -266,6 +332,7 @@ class Listener:
         attempts = int(record.get("attempts", 0)) + 1
         self.states.set(study, state, attempts=attempts, next_try=time.time() + self.config.retry_seconds,
                         error=problem)
+        self._audit_study(study, "not_sent", reason=problem, destination=self._destination())
         log(f"study {study}: not sent (attempt {attempts}): {problem}; retry in {self.config.retry_seconds:g} s")
 
     def _held(self, study: str, datasets: list) -> set[str]:
@@ -283,6 +350,15 @@ class Listener:
                 f"instance(s) again, which the destination stores once")
             return set()
 
+    def _audit_study(self, study: str, outcome: str, **fields) -> None:
+        """One audit line for a study: what the spool holds of it (series and instance UIDs) and the outcome."""
+        folder = self.incoming / study
+        series = {p.name: sorted(f.stem for f in p.glob("*.dcm")) for p in sorted(folder.iterdir())} \
+            if folder.is_dir() else {}
+        self.audit.record("study", outcome=outcome, study_uid=study, series_uids=sorted(series),
+                          instances=sum(len(uids) for uids in series.values()),
+                          instance_uids=[uid for uids in series.values() for uid in uids], **fields)
+
     def _destination(self) -> str:
         return str(self.config.peer) if self.config.peer else self.config.client.base_url
 
@@ -293,6 +369,8 @@ class Listener:
         from pynetdicom import AE, evt
         from pynetdicom.presentation import AllStoragePresentationContexts
         from pynetdicom.sop_class import Verification
+
+        from neuroseg.net.tls import server_context
 
         self.started = time.time()
         import highdicom  # noqa: F401  the first study should not wait for the SEG writer's imports
@@ -305,17 +383,21 @@ class Listener:
         self.spool_bytes = folder_bytes(self.config.spool)
         pending = {s: r["state"] for s, r in self.states.all().items() if r["state"] in (RECEIVED, SEGMENTED, SENDING)}
         ae = AE(ae_title=self.config.ae_title)
-        ae.dimse_timeout, ae.network_timeout = 120, 300  # a slow sender is waited for, not dropped
+        # a slow sender is waited for, a silent one is not: the same limit before and during an association
+        ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = self.config.idle_timeout
         ae.supported_contexts = AllStoragePresentationContexts
         ae.add_supported_context(Verification)
-        if self.config.allow:
-            ae.require_calling_aet = list(self.config.allow)
-        handlers = [(evt.EVT_C_STORE, self.on_store), (evt.EVT_CONN_CLOSE, self.on_closed)]
+        handlers = [(evt.EVT_CONN_OPEN, self.on_open), (evt.EVT_REQUESTED, self.on_requested),
+                    (evt.EVT_C_STORE, self.on_store), (evt.EVT_CONN_CLOSE, self.on_closed)]
+        context = server_context(self.config.tls)
         try:
-            self.server = ae.start_server((self.config.bind, self.config.port), block=False, evt_handlers=handlers)
+            self.server = ae.start_server((self.config.bind, self.config.port), block=False, evt_handlers=handlers,
+                                          ssl_context=context)
         except OSError as error:
             raise NeurosegError(f"cannot listen on {self.config.bind}:{self.config.port}: {error.strerror}") from error
-        log(f"listening on {self.config.bind}:{self.config.port} as {self.config.ae_title}, sending to "
+        security = ("TLS with client certificates required" if self.config.tls.ca else "TLS") if context else \
+            "no TLS (clear text)"
+        log(f"listening on {self.config.bind}:{self.config.port} as {self.config.ae_title} ({security}), sending to "
             f"{self._destination()}; {len(pending)} studies to finish from before"
             + (f", {removed} partial files removed" if removed else ""))
         return self.server
@@ -339,6 +421,7 @@ class Listener:
                     self.stop.wait(self.config.poll_seconds)
         finally:
             self.server.shutdown()
+            self.audit.close()
             log("stopped")
 
 

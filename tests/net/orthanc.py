@@ -29,10 +29,13 @@ class Orthanc:
     dicom_port: int
     process: subprocess.Popen | None = None
     ae_title: str = "ORTHANC"
+    scheme: str = "http"
+    verify: object = True  # with HTTPS: the CA file that verifies Orthanc
+    cert: tuple | None = None  # with HTTPS: our client certificate and key
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
+        return f"{self.scheme}://127.0.0.1:{self.http_port}"
 
     @property
     def dicomweb(self) -> str:
@@ -45,7 +48,8 @@ class Orthanc:
     def rest(self, method: str, path: str, **kwargs):
         import requests
 
-        reply = requests.request(method, self.url + path, auth=(USER, PASSWORD), timeout=30, **kwargs)
+        reply = requests.request(method, self.url + path, auth=(USER, PASSWORD), timeout=30, verify=self.verify,
+                                 cert=self.cert, **kwargs)
         reply.raise_for_status()
         return reply.json() if reply.content else None
 
@@ -75,12 +79,13 @@ class Orthanc:
 
 
 def start_orthanc(folder: Path, modalities: dict | None = None, http_port: int | None = None,
-                  dicom_port: int | None = None) -> Orthanc:
+                  dicom_port: int | None = None, settings: dict | None = None,
+                  template: Orthanc | None = None) -> Orthanc:
     """Start ``Orthanc CONFIG.json``; skip when Orthanc is not installed. Ready when its REST API answers."""
     if shutil.which("Orthanc") is None:
         pytest.skip("Orthanc is not installed (Debian packages 'orthanc' and 'orthanc-dicomweb')")
     folder.mkdir(parents=True, exist_ok=True)
-    server = Orthanc(folder, http_port or free_port(), dicom_port or free_port())
+    server = template or Orthanc(folder, http_port or free_port(), dicom_port or free_port())
     config = {
         "Name": "neuroseg-test", "StorageDirectory": str(folder / "storage"), "IndexDirectory": str(folder / "index"),
         "HttpPort": server.http_port, "DicomPort": server.dicom_port, "DicomAet": server.ae_title,
@@ -90,6 +95,7 @@ def start_orthanc(folder: Path, modalities: dict | None = None, http_port: int |
         "DicomModalities": modalities or {},  # C-FIND, C-GET and C-MOVE only for these
         "DicomAlwaysAllowFind": False, "DicomAlwaysAllowGet": False, "DicomAlwaysAllowMove": False,
         "DicomAlwaysAllowStore": True, "StableAge": 1, "HttpsVerifyPeers": False,
+        **(settings or {}),  # e.g. DICOM TLS and HTTPS (tests/net/test_orthanc_tls.py)
     }
     (folder / "orthanc.json").write_text(json.dumps(config, indent=1))
     log = open(folder / "orthanc.log", "w")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -65,7 +66,7 @@ def listening(tmp_path, listener_port, orthanc):
         running.close()
 
 
-def c_store(files, port, ae_title="ORTHANC", abort_after=None):
+def c_store(files, port, ae_title="ORTHANC", abort_after=None, called=NEUROSEG_AE):
     """Send files to the listener in one association; returns the statuses (None: not sent)."""
     from pynetdicom import AE
     from pynetdicom.presentation import StoragePresentationContexts
@@ -73,7 +74,7 @@ def c_store(files, port, ae_title="ORTHANC", abort_after=None):
     ae = AE(ae_title=ae_title)
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 300  # a busy CI machine is slow, not broken
     ae.requested_contexts = StoragePresentationContexts[:120]
-    assoc = ae.associate("127.0.0.1", port, ae_title=NEUROSEG_AE)
+    assoc = ae.associate("127.0.0.1", port, ae_title=called)
     if not assoc.is_established:
         return None
     statuses = []
@@ -369,7 +370,7 @@ def crashed_then_restarted(tmp_path, listener_port, monkeypatch, sends, **settin
     first = Listener(ListenerConfig(**settings), Segmenter(bright_model(), device="cpu"))
     first.start()
     try:
-        assert c_store(files, listener_port) == [0] * len(files)
+        assert c_store(files, listener_port, called=settings.get("ae_title", NEUROSEG_AE)) == [0] * len(files)
         with pytest.raises(Crash):
             work_until(first, lambda: False, "the crash")
     finally:
@@ -394,40 +395,43 @@ def crashed_then_restarted(tmp_path, listener_port, monkeypatch, sends, **settin
 
 
 def test_stow_crash_between_the_confirmation_and_the_sent_state(tmp_path, orthanc, listener_port, monkeypatch,
-                                                                capsys):
+                                                                caplog):
     """What holds: after the crash the restarted node finds the SEG by QIDO-RS and does not STOW it again."""
     from tests.net.test_send_pull import web_client
 
+    caplog.set_level(logging.INFO, logger="neuroseg")
     sends = []
     uid, record = crashed_then_restarted(tmp_path, listener_port, monkeypatch, sends, client=web_client(orthanc))
     assert sends == []
-    assert "marked sent without sending again" in capsys.readouterr().err
+    assert "marked sent without sending again" in caplog.text
     segs = orthanc.instances(uid, "SEG")
     assert [seg["MainDicomTags"]["SOPInstanceUID"] for seg in segs] == record["sending_uids"]
 
 
 def test_query_refused_after_a_crash_resends_the_same_instance_once(tmp_path, orthanc, listener_port,
-                                                                      monkeypatch, capsys):
+                                                                      monkeypatch, caplog):
     """What holds: when the destination refuses the C-FIND (an AE title it does not list), the restarted node
     says so in one line and sends the same SEG again, same UID; Orthanc still holds it once."""
+    caplog.set_level(logging.INFO, logger="neuroseg")
     sends = []
     uid, record = crashed_then_restarted(tmp_path, listener_port, monkeypatch, sends, ae_title="STRANGER",
                                          peer=parse_peer(orthanc.peer))
     assert sends == record["sending_uids"]
-    err = capsys.readouterr().err
+    err = caplog.text
     assert err.count("sending the same instance(s) again") == 1 and "refused the C-FIND" in err
     segs = orthanc.instances(uid, "SEG")
     assert [seg["MainDicomTags"]["SOPInstanceUID"] for seg in segs] == record["sending_uids"]
 
 
 def test_an_unexpected_error_while_sending_is_retried_and_the_node_goes_on(tmp_path, orthanc, listener_port,
-                                                                           monkeypatch, capsys):
+                                                                           monkeypatch, caplog):
     """What holds: an error that is not neuroseg's own (a bug, an unwrapped network error) while sending leaves
     the study queued with why, the worker loop goes on, and the next try stores the SEG once."""
     from neuroseg.inference import Segmenter
     import neuroseg.net.send as send
     from tests.conftest import bright_model
 
+    caplog.set_level(logging.INFO, logger="neuroseg")
     files, study = flair_study(tmp_path / "source")
     uid = study["study_uid"]
     real_send, calls = send.send_datasets, []
@@ -452,7 +456,7 @@ def test_an_unexpected_error_while_sending_is_retried_and_the_node_goes_on(tmp_p
     finally:
         node.server.shutdown()
     assert len(orthanc.instances(uid, "SEG")) == 1
-    assert "retry in" in capsys.readouterr().err
+    assert "retry in" in caplog.text
 
 
 def test_a_state_being_written_is_not_taken_for_a_study(tmp_path):

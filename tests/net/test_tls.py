@@ -1,0 +1,238 @@
+"""TLS both ways, who may call, the audit trail: the listener with test certificates made at test time.
+
+The listener here sends nowhere it can reach (a closed port) unless a test says otherwise: these tests are
+about what it lets in."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import ssl
+import time
+
+import pydicom
+import pytest
+
+from tests.net.certs import make_certificates
+from tests.net.conftest import NEUROSEG_AE, flair_study
+from tests.net.orthanc import free_port
+
+pytest.importorskip("pynetdicom", reason="needs the pacs extra: pip install 'neuroseg[pacs]'")
+
+from neuroseg.errors import InputError  # noqa: E402
+from neuroseg.net.address import parse_peer  # noqa: E402
+from neuroseg.net.tls import TlsFiles, client_context, server_context  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory):
+    return make_certificates(tmp_path_factory.mktemp("certs"))
+
+
+@pytest.fixture
+def node(tmp_path, certs):
+    """Start a listener (mutual TLS by default); returns (listener, port)."""
+    from tests.net.test_listen import Running
+
+    started = []
+
+    def start(**overrides):
+        from neuroseg.net.listen import ListenerConfig
+
+        port = free_port()
+        settings = dict(spool=tmp_path / "spool", port=port, peer=parse_peer(f"NOWHERE@127.0.0.1:{free_port()}"),
+                        stable_seconds=3600, poll_seconds=0.05,
+                        tls=TlsFiles(ca=certs.ca, cert=certs.server.cert, key=certs.server.key))
+        settings.update(overrides)
+        started.append(Running(ListenerConfig(**settings)))
+        return started[-1].listener, port
+
+    yield start
+    for running in started:
+        running.close()
+
+
+def tls_store(files, port, *, ca=None, cert=None, key=None, ae_title="ORTHANC", called=NEUROSEG_AE,
+              bind="127.0.0.1", host="127.0.0.1"):
+    """C-STORE ``files`` in one association (TLS when ``ca`` is given); the statuses, or None when refused."""
+    from pynetdicom import AE
+    from pynetdicom.presentation import StoragePresentationContexts
+
+    ae = AE(ae_title=ae_title)
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 30
+    ae.requested_contexts = StoragePresentationContexts[:120]
+    kwargs = {}
+    if ca is not None:
+        kwargs["tls_args"] = (client_context(TlsFiles(ca=ca, cert=cert, key=key)), host)
+    assoc = ae.associate(host, port, ae_title=called, bind_address=(bind, 0), **kwargs)
+    if not assoc.is_established:
+        return None
+    statuses = [int(s.Status) if s else None for s in (assoc.send_c_store(pydicom.dcmread(f)) for f in files)]
+    assoc.release()
+    return statuses
+
+
+def audit_lines(tmp_path):
+    path = tmp_path / "spool" / "audit.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def wait_for(condition, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    pytest.fail("timed out")
+
+
+# --- TLS contexts ---
+
+def test_contexts_refuse_tls_below_1_2_and_check_host_names(certs):
+    """What holds: both ends refuse TLS 1.0/1.1; the client checks the host name and the chain."""
+    client = client_context(TlsFiles(ca=certs.ca))
+    server = server_context(TlsFiles(ca=certs.ca, cert=certs.server.cert, key=certs.server.key))
+    assert client.minimum_version == server.minimum_version == ssl.TLSVersion.TLSv1_2
+    assert client.check_hostname and client.verify_mode == ssl.CERT_REQUIRED
+    assert server.verify_mode == ssl.CERT_REQUIRED  # a CA given to the server: mutual TLS
+
+
+def test_insecure_is_the_only_way_to_skip_verification_and_it_warns(certs, caplog):
+    with caplog.at_level(logging.WARNING, logger="neuroseg"):
+        context = client_context(TlsFiles(insecure=True), "ORTHANC@pacs:2762")
+    assert context.verify_mode == ssl.CERT_NONE and not context.check_hostname
+    assert "--insecure" in caplog.text and "NOT verified" in caplog.text
+    assert client_context(TlsFiles()) is None  # no TLS option: clear text, as before
+
+
+def test_bad_tls_files_are_one_clear_error(tmp_path, certs):
+    with pytest.raises(InputError, match="go together"):
+        client_context(TlsFiles(cert=certs.client.cert))
+    with pytest.raises(InputError, match="no such file"):
+        client_context(TlsFiles(ca=tmp_path / "missing.pem"))
+    with pytest.raises(InputError, match="not a certificate and its key"):
+        client_context(TlsFiles(cert=certs.client.cert, key=certs.server.key))
+    with pytest.raises(InputError, match="needs --tls-cert"):
+        server_context(TlsFiles(ca=certs.ca))
+
+
+# --- mutual TLS at the listener ---
+
+def test_mutual_tls_store_is_accepted_and_audited_with_the_certificate_subject(tmp_path, node, certs):
+    files, study = flair_study(tmp_path / "source")
+    listener, port = node()
+    assert tls_store(files[:3], port, ca=certs.ca, cert=certs.client.cert, key=certs.client.key) == [0] * 3
+    line = wait_for(lambda: [r for r in audit_lines(tmp_path) if r["event"] == "association"])[0]
+    assert line["outcome"] == "accepted" and line["tls"] is True
+    assert line["cert_subject"] == certs.client.subject == "CN=orthanc-client,O=neuroseg tests"
+    assert line["calling_ae"] == "ORTHANC" and line["called_ae"] == NEUROSEG_AE
+    assert line["peer_address"] == "127.0.0.1" and line["instances"] == 3
+    (entry,) = line["studies"]
+    assert entry["study_uid"] == study["study_uid"] and entry["series"][0]["instances"] == 3
+    assert sorted(entry["series"][0]["instance_uids"]) == sorted(str(pydicom.dcmread(f).SOPInstanceUID)
+                                                                 for f in files[:3])
+
+
+@pytest.mark.parametrize("who", ["no certificate", "another CA", "expired", "clear text"])
+def test_callers_without_a_good_certificate_are_refused_and_logged(tmp_path, node, certs, who, caplog):
+    files, _ = flair_study(tmp_path / "source")
+    listener, port = node()
+    pair = {"no certificate": None, "another CA": certs.stranger, "expired": certs.expired}.get(who)
+    with caplog.at_level(logging.INFO, logger="neuroseg"):
+        if who == "clear text":
+            statuses = tls_store(files[:1], port)
+        else:
+            statuses = tls_store(files[:1], port, ca=certs.ca, cert=pair and pair.cert, key=pair and pair.key)
+        line = wait_for(lambda: [r for r in audit_lines(tmp_path) if r["event"] == "association"])[0]
+    assert statuses is None
+    assert not list((tmp_path / "spool" / "incoming").rglob("*.dcm"))
+    assert line["outcome"] == "refused" and line["reason"].startswith("TLS handshake failed")
+    assert "refused a connection from 127.0.0.1: TLS handshake failed" in caplog.text
+
+
+def test_client_checks_the_server_certificate(tmp_path, node, certs):
+    """What holds: a listener whose certificate another CA signed, or named for another host, is not called."""
+    files, _ = flair_study(tmp_path / "source")
+    _, port = node(tls=TlsFiles(cert=certs.stranger.cert, key=certs.stranger.key))
+    assert tls_store(files[:1], port, ca=certs.ca) is None  # the chain: another CA
+    _, port = node(tls=TlsFiles(cert=certs.client.cert, key=certs.client.key), spool=tmp_path / "b")
+    assert tls_store(files[:1], port, ca=certs.ca, host="127.0.0.1") == [0]
+    # 127.0.0.2 reaches the same listener, but the certificate names 127.0.0.1 and localhost only
+    assert tls_store(files[:1], port, ca=certs.ca, host="127.0.0.2") is None
+
+
+# --- who may call ---
+
+def test_allow_by_ae_title_and_address(tmp_path, node, certs, caplog):
+    """What holds: ORTHANC@127.0.0.1 may call; the same AE title (and a good certificate) from 127.0.0.2 may not,
+    and the refusal is in the log and the audit trail."""
+    files, _ = flair_study(tmp_path / "source")
+    _, port = node(allow=["ORTHANC@127.0.0.1/32"])
+    good = dict(ca=certs.ca, cert=certs.client.cert, key=certs.client.key)
+    with caplog.at_level(logging.INFO, logger="neuroseg"):
+        assert tls_store(files[:1], port, bind="127.0.0.2", **good) is None
+        assert tls_store(files[:1], port, ae_title="STRANGER", **good) is None
+        assert tls_store(files[:1], port, **good) == [0]
+    assert "refused an association from ORTHANC@127.0.0.2: ORTHANC@127.0.0.2 (CN=orthanc-client" in caplog.text
+    outcomes = wait_for(lambda: [(r["outcome"], r["calling_ae"], r["peer_address"]) for r in audit_lines(tmp_path)
+                                 if r["event"] == "association"] if len(audit_lines(tmp_path)) >= 3 else None)
+    assert sorted(outcomes) == [("accepted", "ORTHANC", "127.0.0.1"), ("refused", "ORTHANC", "127.0.0.2"),
+                                ("refused", "STRANGER", "127.0.0.1")]
+
+
+def test_allow_by_certificate_subject(tmp_path, node, certs):
+    files, _ = flair_study(tmp_path / "source")
+    _, port = node(allow=["ORTHANC@10.9.9.9"], allow_subjects=["CN=orthanc-client"])
+    assert tls_store(files[:1], port, ae_title="ANYONE", ca=certs.ca, cert=certs.client.cert,
+                     key=certs.client.key) == [0]
+    _, port = node(allow_subjects=["CN=someone-else"], spool=tmp_path / "b")
+    assert tls_store(files[:1], port, ca=certs.ca, cert=certs.client.cert, key=certs.client.key) is None
+
+
+def test_called_ae_title_must_be_the_nodes_own(tmp_path, node, certs):
+    files, _ = flair_study(tmp_path / "source")
+    _, port = node(tls=TlsFiles())
+    assert tls_store(files[:1], port, called="SOMEONE_ELSE") is None
+    assert tls_store(files[:1], port) == [0]
+    refused = [r for r in audit_lines(tmp_path) if r["outcome"] == "refused"]
+    assert "called AE title 'SOMEONE_ELSE' is not this node's" in refused[0]["reason"]
+
+
+# --- a caller that never speaks ---
+
+def test_a_silent_connection_is_dropped_and_does_not_block_others(tmp_path, node, certs):
+    """What holds: a TCP connection that never starts the TLS handshake neither stalls another caller nor
+    stays open past the handshake timeout (shortened here)."""
+    import neuroseg.net.tls as tls
+
+    files, _ = flair_study(tmp_path / "source")
+    saved, tls.HANDSHAKE_TIMEOUT_S = tls.HANDSHAKE_TIMEOUT_S, 1.0
+    try:
+        _, port = node()
+        silent = socket.create_connection(("127.0.0.1", port))
+        begin = time.monotonic()
+        assert tls_store(files[:1], port, ca=certs.ca, cert=certs.client.cert, key=certs.client.key) == [0]
+        assert time.monotonic() - begin < 1.0  # served while the silent one waits
+        silent.settimeout(10)
+        assert silent.recv(1) == b""  # closed by the node
+        assert time.monotonic() - begin < 5
+        silent.close()
+    finally:
+        tls.HANDSHAKE_TIMEOUT_S = saved
+
+
+def test_dicomweb_session_verifies_with_the_ca_and_presents_our_certificate(certs, caplog):
+    from neuroseg.net.auth import WebAuth, web_client
+
+    client = web_client("https://pacs.example/dicom-web", WebAuth(),
+                        tls=TlsFiles(ca=certs.ca, cert=certs.client.cert, key=certs.client.key))
+    assert client._session.verify == str(certs.ca)
+    assert client._session.cert == (str(certs.client.cert), str(certs.client.key))
+    assert web_client("https://pacs.example/dicom-web", WebAuth())._session.verify is True  # the system's CAs
+    with pytest.raises(InputError, match="need an https:// URL"):
+        web_client("http://pacs.example/dicom-web", WebAuth(), tls=TlsFiles(ca=certs.ca))
+    with caplog.at_level(logging.WARNING, logger="neuroseg"):
+        insecure = web_client("https://pacs.example/dicom-web", WebAuth(), tls=TlsFiles(insecure=True))
+    assert insecure._session.verify is False and "NOT verified" in caplog.text
