@@ -161,6 +161,8 @@ class Comparison:
 
 def compare_time_points(baseline: TimePoint, followup: TimePoint) -> Comparison:
     """Register the follow-up onto the baseline, match lesions, and suggest a category."""
+    import SimpleITK as sitk
+
     from neuroseg.longitudinal import response
     from neuroseg.longitudinal.register import from_sitk, register, resample_onto, to_sitk
     from neuroseg.measure import measure_lesions
@@ -174,8 +176,6 @@ def compare_time_points(baseline: TimePoint, followup: TimePoint) -> Comparison:
     labels_on_baseline = from_sitk(moved_labels, baseline.mask).array
     matching = response.match_lesions(response.lesion_labels(baseline.mask.array), labels_on_baseline, after.foci)
     change = baseline.mask.with_array(response.change_map(baseline.mask.array, labels_on_baseline > 0))
-    import SimpleITK as sitk
-
     image_on_baseline = from_sitk(resample_onto(sitk.Cast(to_sitk(followup.image), sitk.sitkFloat32),
                                                 to_sitk(baseline.image), registration.transform, nearest=False),
                                   baseline.image)

@@ -91,7 +91,7 @@ SHAPE = (68, 72, 22)
 FOLLOW_SHAPE = (62, 78, 30)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def measured(grid_name, semi_axes):
     grid, shape = (BASE_GRID, SHAPE) if grid_name == "base" else (FOLLOW_GRID, FOLLOW_SHAPE)
     mask = ellipsoid(shape, grid, (0.0, 0.0, 0.0), semi_axes)
