@@ -296,6 +296,7 @@ def _fold_trainer(data, folds, epochs, device, console):
 
 from neuroseg.cli import study as _study; _study.register(app, friendly_errors)  # noqa: E402,E702
 from neuroseg.cli import net as _net; _net.register(app, friendly_errors)  # noqa: E402,E702
+from neuroseg.cli import compare as _compare; _compare.register(app, friendly_errors)  # noqa: E402,E702
 
 
 def main(args=None):
