@@ -152,22 +152,33 @@ def slice_thickness_mm(affine: np.ndarray, axis: int) -> float:
     return float(abs(np.linalg.det(columns)) / np.linalg.norm(np.cross(a, b)))
 
 
+def lesion_labels(mask: Volume) -> tuple[np.ndarray, int]:
+    """Each lesion of ``mask`` (non-zero = tumour) numbered 1, 2, ... from the largest; 0 is background."""
+    from scipy import ndimage
+
+    labels, count = ndimage.label(np.asarray(mask.array) > 0, structure=np.ones((3, 3, 3), dtype=bool))
+    sizes = np.bincount(labels.ravel(), minlength=count + 1)[1:]
+    order = np.argsort(-sizes, kind="stable")  # ties keep scan order
+    renumber = np.zeros(count + 1, dtype=labels.dtype)
+    renumber[order + 1] = np.arange(1, count + 1)
+    return renumber[labels], int(count)
+
+
 def measure_lesions(mask: Volume) -> LesionMeasurements:
     """Label ``mask`` (non-zero = tumour) into lesions and measure each in scanner mm."""
     from scipy import ndimage
 
     axis = axial_axis(mask.affine)
     thickness = slice_thickness_mm(mask.affine, axis)
-    tumour = np.asarray(mask.array) > 0
-    labels, count = ndimage.label(tumour, structure=np.ones((3, 3, 3), dtype=bool))
+    labels, count = lesion_labels(mask)
     boxes = ndimage.find_objects(labels)
-    lesions = [_lesion(labels[box] == n + 1, box, mask.affine, axis, thickness) for n, box in enumerate(boxes)]
-    lesions.sort(key=lambda lesion: -lesion.voxels)
-    lesions = tuple(_relabel(lesion, n + 1) for n, lesion in enumerate(lesions))
+    lesions = tuple(_lesion(labels[box] == n + 1, n + 1, box, mask.affine, axis, thickness)
+                    for n, box in enumerate(boxes))
+    tumour = labels > 0
     total = None
     if count:
         box = ndimage.find_objects(tumour.astype(np.uint8))[0]
-        total = _diameter(_world(_surface_points(tumour[box]) + _offset(box), mask.affine))
+        total = _diameter(voxel_to_ras(surface_points(tumour[box]) + _offset(box), mask.affine))
     centroids = np.array([lesion.centroid_ras for lesion in lesions]).reshape(-1, 3)
     spread = _diameter(centroids) if count else None
     return LesionMeasurements(lesions=lesions, total_volume_ml=float(tumour.sum()) * mask.voxel_volume_ml,
@@ -175,31 +186,25 @@ def measure_lesions(mask: Volume) -> LesionMeasurements:
                               axial_axis=axis, slice_thickness_mm=thickness)
 
 
-def _relabel(lesion: Lesion, label: int) -> Lesion:
-    from dataclasses import replace
-
-    return replace(lesion, label=label)
-
-
 def _offset(box) -> np.ndarray:
     return np.array([s.start for s in box], dtype=float)
 
 
-def _world(index: np.ndarray, affine: np.ndarray) -> np.ndarray:
+def voxel_to_ras(index: np.ndarray, affine: np.ndarray) -> np.ndarray:
     """Voxel coordinates (n, 3) to scanner RAS+ mm through the full affine, origin included."""
-    return index @ affine[:3, :3].T + affine[:3, 3]
+    return np.asarray(index, dtype=float) @ affine[:3, :3].T + affine[:3, 3]
 
 
-def _lesion(component: np.ndarray, box, affine: np.ndarray, axis: int, thickness: float) -> Lesion:
+def _lesion(component: np.ndarray, label: int, box, affine: np.ndarray, axis: int, thickness: float) -> Lesion:
     """Measure one component, given cropped to its bounding ``box`` of the whole grid."""
     offset = _offset(box)
-    surface = _surface_points(component) + offset
-    world = _world(surface, affine)
+    surface = surface_points(component) + offset
+    world = voxel_to_ras(surface, affine)
     voxels = int(component.sum())
-    centroid = _world(np.argwhere(component).mean(axis=0, keepdims=True) + offset, affine)[0]
+    centroid = voxel_to_ras(np.argwhere(component).mean(axis=0, keepdims=True) + offset, affine)[0]
     bidim = _bidimensional(component, offset, affine, axis)
     limit = RANO_MIN_DIAMETER_MM if thickness <= RANO_THICK_SLICE_MM else 2 * thickness
-    return Lesion(label=0, voxels=voxels, volume_ml=voxels * abs(np.linalg.det(affine[:3, :3])) / 1000.0,
+    return Lesion(label=label, voxels=voxels, volume_ml=voxels * abs(np.linalg.det(affine[:3, :3])) / 1000.0,
                   longest_diameter_mm=_diameter(world), bidimensional=bidim,
                   measurable=bool(bidim.longest_mm >= limit and bidim.perpendicular_mm >= limit),
                   centroid_ras=tuple(float(v) for v in centroid),
@@ -207,7 +212,7 @@ def _lesion(component: np.ndarray, box, affine: np.ndarray, axis: int, thickness
                   bbox_max_ras=tuple(float(v) for v in world.max(axis=0)))
 
 
-def _surface_points(component: np.ndarray, axes=(0, 1, 2)) -> np.ndarray:
+def surface_points(component: np.ndarray, axes=(0, 1, 2)) -> np.ndarray:
     """Voxel coordinates (n, 3) of the centres of the faces between tumour and background.
 
     Only faces normal to ``axes`` are taken (the in-plane ones make a slice's outline).
@@ -246,7 +251,7 @@ def _bidimensional(component: np.ndarray, offset: np.ndarray, affine: np.ndarray
     """Longest in-plane diameter on the axial slice where it is largest, and the longest chord across it there."""
     in_plane = [a for a in range(3) if a != axis]
     _, to_mm = np.linalg.qr(affine[:3, :3][:, in_plane])  # in-plane voxel steps to orthonormal 2D mm
-    outline = _surface_points(component, axes=in_plane)
+    outline = surface_points(component, axes=in_plane)
     slices = np.rint(outline[:, axis]).astype(int)
     found = []  # (longest, k, p, q) of each slice
     for k in np.unique(slices):
