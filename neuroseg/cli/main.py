@@ -102,16 +102,19 @@ def run(
     viewer: bool = typer.Option(True, "--viewer/--no-viewer", help="Write viewer.html (scan and mask, offline)."),
     secondary_capture: bool = typer.Option(False, "--secondary-capture", help="Also write sc.dcm: the QC picture "
                                            "as a DICOM Secondary Capture in the source study (DICOM input only)."),
+    mesh: bool = typer.Option(False, "--mesh", help="Also write the tumour surface: tumour.stl and tumour.obj "
+                              "(LPS mm, for 3D Slicer and printing), tumour.gii (RAS mm)."),
 ):
     """Segment one scan and write mask, report, QC picture and viewer page into OUTPUT."""
     segment_into(input, output, model=model, device=device, probabilities=probabilities, series=series,
                  output_format=output_format, force=force, force_input=force_input, viewer=viewer,
-                 secondary_capture=secondary_capture)
+                 secondary_capture=secondary_capture, mesh=mesh)
 
 
 def segment_into(input: Path, output: Path, *, model=None, device: str = "auto", probabilities: bool = False,
                  series: str | None = None, output_format: str = "nifti", force: bool = False,
-                 force_input: bool = False, viewer: bool = True, secondary_capture: bool = False) -> None:
+                 force_input: bool = False, viewer: bool = True, secondary_capture: bool = False,
+                 mesh: bool = False) -> None:
     """What ``run`` does, as a plain function other commands call (``pull --run``): typer's option
     defaults exist only when typer calls a command, so a command must not call another one."""
     from neuroseg.export.files import prepare_output_dir
@@ -120,8 +123,12 @@ def segment_into(input: Path, output: Path, *, model=None, device: str = "auto",
     if not input.exists():
         raise InputError(f"Input not found: {input}")
     _check_options_fit_input(input, series, output_format, secondary_capture)
+    if mesh:
+        from neuroseg.export.mesh import require_mesh_extra
+
+        require_mesh_extra()
     if output.exists() and not force:  # refuse before spending time on the model
-        prepare_output_dir(output, output_names(output_format, probabilities, viewer, secondary_capture), force)
+        prepare_output_dir(output, output_names(output_format, probabilities, viewer, secondary_capture, mesh), force)
     from neuroseg.inference import Segmenter  # torch: seconds to import, so after the checks above
 
     console = _console()
@@ -131,7 +138,7 @@ def segment_into(input: Path, output: Path, *, model=None, device: str = "auto",
         result = segmenter.segment(input, series_uid=series, exclude=[output],  # -o may lie inside INPUT
                                    force_input=force_input)
     written = write_outputs(result, output, force=force, probabilities=probabilities, output_format=output_format,
-                            viewer=viewer, secondary_capture=secondary_capture)
+                            viewer=viewer, secondary_capture=secondary_capture, mesh=mesh)
     _summary(console, result, written)
 
 
@@ -157,6 +164,8 @@ def _summary(console, result, written):
     console.print(f"{found}: {report['tumour_volume_ml']:.1f} mL on {len(report['tumour_slices'])} slices "
                   f"{_ranges(report['tumour_slices'])} (axis {report['slice_axis']}{_instances(report)}), "
                   f"{sum(result.timings.values()):.2f} s on {report['device']}", soft_wrap=True)
+    if report["tumour_found"]:
+        console.print(f"lesions: {result.lesions.summary()}", soft_wrap=True, highlight=False)
     for warning in report.get("warnings", []):
         console.print(f"[bold yellow]warning:[/] {warning}", soft_wrap=True)  # one line each in a log
     print_input_checks(console, report)
@@ -375,6 +384,7 @@ def _fold_trainer(data, folds, epochs, device, console):
 
 from neuroseg.cli import study as _study; _study.register(app, friendly_errors)  # noqa: E402,E702
 from neuroseg.cli import net as _net; _net.register(app, friendly_errors)  # noqa: E402,E702
+from neuroseg.cli import mesh as _mesh; _mesh.register(app, friendly_errors)  # noqa: E402,E702
 
 
 def main(args=None):
