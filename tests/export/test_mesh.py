@@ -128,3 +128,14 @@ def test_a_mask_without_tumour_writes_empty_but_valid_files(tmp_path):
     stl, obj, gii = write_mesh(tumour, tmp_path)
     assert len(stl.read_bytes()) == 84
     assert nib.load(str(gii)).agg_data("NIFTI_INTENT_POINTSET").shape == (0, 3)
+
+
+@pytest.mark.slow
+def test_real_lgg_flair_masks_pass_every_check():
+    from neuroseg.export.mesh import load_mask
+    from tests.conftest import shared_path
+
+    files = sorted(shared_path("lgg-flair", "labelsTr").glob("*.nii.gz"))[:6]
+    for path in files:
+        for check in build_mesh(load_mask(path)).checks:
+            assert check.failures == [], (path.name, check.label, check.failures)
