@@ -81,16 +81,17 @@ def write_outputs(result, folder, force: bool = False, probabilities: bool = Fal
             from neuroseg.export.secondary_capture import write_secondary_capture
 
             written.append(write_secondary_capture(result, folder / QC_FILE, folder / SC_FILE))
-        if viewer:
-            from neuroseg.export.viewer import write_viewer
-
-            written.append(write_viewer(result, folder / VIEWER_FILE))
         mesh_section = None
-        if mesh:
-            from neuroseg.export.mesh import write_tumour_mesh
+        if mesh:  # before the viewer, which shows tumour.gii in its 3D pane
+            from neuroseg.export.mesh import GIFTI_FILE, write_tumour_mesh
 
             paths, mesh_section = write_tumour_mesh(result.mask, folder)
             written += paths
+        if viewer:
+            from neuroseg.export.viewer import write_viewer
+
+            written.append(write_viewer(result, folder / VIEWER_FILE,
+                                        mesh_file=folder / GIFTI_FILE if mesh else None))
         listed_as = listed_as or {}
         listed = [listed_as.get(p.name, p.name) for p in written] + [listed_as.get(REPORT_FILE, REPORT_FILE)]
         listed += list(also_listed)
