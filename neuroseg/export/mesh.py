@@ -237,8 +237,10 @@ def _merged(meshes):
 
 
 def _write_stl(path: Path, vertices: np.ndarray, faces: np.ndarray) -> Path:
-    """Binary STL. The 80-byte header carries SPACE=LPS as 3D Slicer writes it; it does not begin with
-    'solid', which would make some readers take the file for ASCII STL."""
+    """Binary STL. The 80-byte header carries SPACE=LPS, which 3D Slicer finds anywhere in the header (a
+    substring search of what vtkSTLReader returns), so it need not follow 'solid'. It does not begin with
+    'solid': readers that sniff that prefix (common in small tools) would take the file for ASCII STL; VTK
+    (by content) and trimesh (by file size) read it as binary either way. See the README."""
     triangles = vertices[faces].astype(np.float32)
     normals = np.cross(triangles[:, 1] - triangles[:, 0], triangles[:, 2] - triangles[:, 0])
     lengths = np.linalg.norm(normals, axis=1, keepdims=True)

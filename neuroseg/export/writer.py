@@ -39,6 +39,10 @@ def output_names(output_format: str = "nifti", probabilities: bool = False, view
         from neuroseg.export.mesh import MESH_FILES
 
         names += list(MESH_FILES)
+        if SEG_FILE in names:  # the mesh goes to the PACS with the SEG
+            from neuroseg.export.dicom_stl import STL_DICOM_FILE
+
+            names.append(STL_DICOM_FILE)
     return names
 
 
@@ -87,6 +91,11 @@ def write_outputs(result, folder, force: bool = False, probabilities: bool = Fal
 
             paths, mesh_section = write_tumour_mesh(result.mask, folder)
             written += paths
+            if SEG_FILE in names:
+                from neuroseg.export.dicom_stl import STL_DICOM_FILE, write_encapsulated_stl
+                from neuroseg.export.mesh import STL_FILE
+
+                written.append(write_encapsulated_stl(result, folder / STL_FILE, folder / STL_DICOM_FILE))
         if viewer:
             from neuroseg.export.viewer import write_viewer
 

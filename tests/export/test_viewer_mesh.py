@@ -7,12 +7,17 @@ import pytest
 
 pytest.importorskip("skimage", reason="the mesh extra (scikit-image, trimesh) is not installed")
 
-from neuroseg.export import viewer  # noqa: E402
-from neuroseg.export.mesh import GIFTI_FILE  # noqa: E402
-from neuroseg.export.viewer import VIEWER_FILE, viewer_html  # noqa: E402
-from neuroseg.export.writer import write_outputs  # noqa: E402
-from neuroseg.inference import Segmenter  # noqa: E402
-from tests.export.test_viewer import canvas_region, head_with_blob, result_with_mask, screenshot  # noqa: E402
+from neuroseg.export import viewer
+from neuroseg.export.mesh import GIFTI_FILE
+from neuroseg.export.viewer import VIEWER_FILE, viewer_html
+from neuroseg.export.writer import write_outputs
+from neuroseg.inference import Segmenter
+from tests.export.test_viewer import (
+    canvas_region,
+    head_with_blob,
+    result_with_mask,
+    screenshot,
+)
 
 
 @pytest.fixture(scope="module")
