@@ -68,15 +68,14 @@ def build_encapsulated_stl(result, stl_path):
     ds.AcquisitionDateTime = ""
     ds.BurnedInAnnotation = "NO"
     ds.RecognizableVisualFeatures = "NO"
-    ds.DocumentTitle = "Tumour surface"
+    ds.DocumentTitle = "Tumour surface (automatic, research use only)"
     ds.ConceptNameCodeSequence = []
     ds.MIMETypeOfEncapsulatedDocument = "model/stl"
     ds.EncapsulatedDocument = document
     ds.EncapsulatedDocumentLength = len(document)
     ds.MeasurementUnitsCodeSequence = [_code("mm", "UCUM", "millimeter")]
     ds.SourceInstanceSequence = [_reference(source) for source in sources]
-    ds.ImageComments = ("Automatic tumour surface, one closed shell per lesion; research tool, "
-                        "not a medical device")
+    ds.ReferencedSeriesSequence = _series_references(sources)  # Common Instance Reference: where they live
 
     ds.file_meta = FileMetaDataset()
     ds.file_meta.MediaStorageSOPClassUID, ds.file_meta.MediaStorageSOPInstanceUID = EncapsulatedSTLStorage, sop_uid
@@ -100,6 +99,21 @@ def _reference(source):
     item = Dataset()
     item.ReferencedSOPClassUID, item.ReferencedSOPInstanceUID = source.SOPClassUID, source.SOPInstanceUID
     return item
+
+
+def _series_references(sources) -> list:
+    """One Referenced Series item per source series, listing its images (all in the source study)."""
+    from pydicom.dataset import Dataset
+
+    series = {}
+    for source in sources:
+        series.setdefault(str(source.SeriesInstanceUID), []).append(_reference(source))
+    items = []
+    for uid, references in series.items():
+        item = Dataset()
+        item.SeriesInstanceUID, item.ReferencedInstanceSequence = uid, references
+        items.append(item)
+    return items
 
 
 def write_encapsulated_stl(result, stl_path, path) -> Path:
