@@ -13,7 +13,8 @@ from neuroseg.export.writer import MASK_FILE, PROBABILITIES_FILE, QC_FILE, REPOR
 # ``_probseg``. The report and QC picture keep the same entities (listed in the dataset's .bidsignore).
 BIDS_DESC = "tumour"
 BIDS_SUFFIXES = {MASK_FILE: "mask.nii.gz", PROBABILITIES_FILE: "probseg.nii.gz", QC_FILE: "qc.png",
-                 REPORT_FILE: "report.json", SEG_FILE: "seg.dcm", VIEWER_FILE: "viewer.html"}
+                 REPORT_FILE: "report.json", SEG_FILE: "seg.dcm", VIEWER_FILE: "viewer.html",
+                 "tumour.stl": "surface.stl", "tumour.obj": "surface.obj", "tumour.gii": "surface.gii"}
 MASK_SIDECAR = "mask.json"
 STAGING_PREFIX = ".neuroseg-staging-"  # a BIDS case's outputs are written here, then renamed to their names
 

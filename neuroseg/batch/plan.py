@@ -48,7 +48,7 @@ def shard_of(case: Case, count: int) -> int:
 
 
 def plan_batch(folder, output, *, output_format: str = "nifti", series_uids=(), force: bool = False,
-               shard: tuple | None = None, viewer: bool = True) -> Plan:
+               shard: tuple | None = None, viewer: bool = True, mesh: bool = False) -> Plan:
     from neuroseg.batch.bids import find_bids_cases, is_bids_dataset
     from neuroseg.export.writer import output_names
     from neuroseg.batch.walk import describe_skipped
@@ -78,11 +78,12 @@ def plan_batch(folder, output, *, output_format: str = "nifti", series_uids=(), 
         order, cases = [n for n, _ in picked], [case for _, case in picked]
     plan = Plan(cases, {}, [], ignored, skipped, bids, shard, order)
     for case in cases:
-        plan.tasks += _plan_case(plan, case, output, output_format, force, viewer)
+        plan.tasks += _plan_case(plan, case, output, output_format, force, viewer, mesh)
     return plan
 
 
-def _plan_case(plan: Plan, case: Case, output: Path, output_format: str, force: bool, viewer: bool) -> list:
+def _plan_case(plan: Plan, case: Case, output: Path, output_format: str, force: bool, viewer: bool,
+               mesh: bool = False) -> list:
     paths = case_paths(case, output)
     row = plan.rows[case.name] = new_row(case, str(paths.report if case.bids else paths.folder))
     fmt = case_format(case, output_format)
@@ -90,8 +91,8 @@ def _plan_case(plan: Plan, case: Case, output: Path, output_format: str, force: 
         row.update(status=SKIPPED, error=case.skip)
     elif case.error:
         row.update(status=FAILED, error=case.error)
-    elif not force and is_complete(paths.folder, fmt, case, paths, viewer=viewer):
+    elif not force and is_complete(paths.folder, fmt, case, paths, viewer=viewer, mesh=mesh):
         row.update(row_from_report(read_json(paths.report)), status=REUSED)
     else:
-        return [Task(case, paths, output_format, viewer=viewer)]
+        return [Task(case, paths, output_format, viewer=viewer, mesh=mesh)]
     return []

@@ -39,7 +39,7 @@ def case_format(case: Case, output_format: str) -> str:
 
 
 def is_complete(case_dir, output_format: str, case: Case | None = None, paths: CasePaths | None = None,
-                viewer: bool = True) -> bool:
+                viewer: bool = True, mesh: bool = False) -> bool:
     """True when the case's report exists, parses, and every output it and the format name exists.
 
     With ``case``, the report must also name that case's source, unchanged since (:func:`is_current`).
@@ -52,7 +52,8 @@ def is_complete(case_dir, output_format: str, case: Case | None = None, paths: C
     report = read_json(paths.report)
     if report is None or (case is not None and not is_current(report, case, paths.report)):
         return False
-    names = set(report.get("files", [])) | {paths.name(name) for name in output_names(output_format, viewer=viewer)}
+    names = set(report.get("files", [])) | {paths.name(name) for name in output_names(output_format, viewer=viewer,
+                                                                                          mesh=mesh)}
     return all((paths.folder / name).is_file() for name in names)
 
 

@@ -23,19 +23,24 @@ RETRIES = 2  # a case whose worker process died is tried this many more times, a
 
 def run_batch(folder, output, *, model=None, device: str = "auto", segmenter=None, output_format: str = "nifti",
               series_uids=(), force: bool = False, workers: int = 2, scheduler: str | None = None,
-              shard=None, console=None, on_case=None, force_input: bool = False, viewer: bool = True) -> BatchResult:
+              shard=None, console=None, on_case=None, force_input: bool = False, viewer: bool = True,
+              mesh: bool = False) -> BatchResult:
     """Segment every case under ``folder`` into ``output``; write the summaries; return the rows.
 
     ``scheduler``: where cases run (:mod:`neuroseg.batch.executors`); None: ``workers`` threads in this
     process (0: one case after another). ``shard``: ``"K/N"`` or (K, N), this run's share of the cases.
     ``console``: a rich Console for the progress bar (None: no bar). ``on_case(row)`` after each case.
     ``force_input``: segment cases an input check refuses (otherwise they fail with its line).
-    ``viewer``: write each case's viewer page (and link it from index.html).
+    ``viewer``: write each case's viewer page (and link it from index.html). ``mesh``: the tumour surfaces too.
     """
+    if mesh:
+        from neuroseg.export.mesh import require_mesh_extra
+
+        require_mesh_extra()  # one line now, not a failure in every case
     start = time.perf_counter()
     shard = parse_shard(shard) if isinstance(shard, str) else shard
     plan = plan_batch(folder, output, output_format=output_format, series_uids=series_uids, force=force,
-                      shard=shard, viewer=viewer)
+                      shard=shard, viewer=viewer, mesh=mesh)
     if force_input:
         plan.tasks = [replace(task, force_input=True) for task in plan.tasks]
     output = Path(output)

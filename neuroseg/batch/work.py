@@ -32,6 +32,7 @@ class Task:
     output_format: str = "nifti"
     force_input: bool = False  # segment even when an input check refuses (the report says so)
     viewer: bool = True  # write the case's viewer page (batch --no-viewer: the costliest output to write)
+    mesh: bool = False  # write the tumour surface (batch --mesh)
 
 
 def process_case(task: Task, segmenter) -> dict:
@@ -84,7 +85,7 @@ def write_case(result, task: Task) -> None:
             f"--format {task.output_format} needs DICOM input; wrote NIfTI for this NIfTI case")
     if not case.bids:
         paths.report.unlink(missing_ok=True)
-        write_outputs(result, paths.folder, force=True, output_format=fmt, viewer=task.viewer)
+        write_outputs(result, paths.folder, force=True, output_format=fmt, viewer=task.viewer, mesh=task.mesh)
         return
     _write_bids(result, task, fmt)
 
@@ -113,7 +114,7 @@ def _write_bids(result, task: Task, fmt: str) -> None:
     except OSError as error:
         raise OutputError(f"Cannot write into {paths.folder}: {error.strerror or error}") from error
     try:
-        written = write_outputs(result, staging, force=True, output_format=fmt, viewer=task.viewer,
+        written = write_outputs(result, staging, force=True, output_format=fmt, viewer=task.viewer, mesh=task.mesh,
                                 listed_as=paths.names,
                                 also_listed=[paths.name(MASK_SIDECAR)])
         paths.report.unlink(missing_ok=True)

@@ -27,6 +27,8 @@ def print_summary(console, result, written, verbose: bool = False):
     console.print(f"{found}: {report['tumour_volume_ml']:.1f} mL on {len(report['tumour_slices'])} slices "
                   f"{_ranges(report['tumour_slices'])} (axis {report['slice_axis']}{_instances(report)}), "
                   f"{sum(result.timings.values()):.2f} s on {report['device']}", soft_wrap=True)
+    if report["tumour_found"]:
+        console.print(f"lesions: {result.lesions.summary()}", soft_wrap=True, highlight=False)
     for warning in report.get("warnings", []):
         console.print(f"[bold yellow]warning:[/] {warning}", soft_wrap=True)  # one line each in a log
     print_input_checks(console, report, verbose)

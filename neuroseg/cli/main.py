@@ -103,13 +103,15 @@ def run(
                                            "as a DICOM Secondary Capture in the source study (DICOM input only)."),
     verbose: bool = typer.Option(False, "--verbose", help="Print every input check's finding, not only those that "
                                                           "warned (all are in report.json)."),
+    mesh: bool = typer.Option(False, "--mesh", help="Also write the tumour surface: tumour.stl and tumour.obj "
+                              "(LPS mm, for 3D Slicer and printing), tumour.gii (RAS mm)."),
 ):
     """Segment one scan and write mask, report, QC picture and viewer page into OUTPUT."""
     from neuroseg.cli.console import segment_into
 
     segment_into(input, output, model=model, device=device, probabilities=probabilities, series=series,
                  output_format=output_format, force=force, force_input=force_input, viewer=viewer,
-                 secondary_capture=secondary_capture, verbose=verbose)
+                 secondary_capture=secondary_capture, verbose=verbose, mesh=mesh)
 
 
 @app.command()
@@ -297,6 +299,7 @@ def _fold_trainer(data, folds, epochs, device, console):
 from neuroseg.cli import study as _study; _study.register(app, friendly_errors)  # noqa: E402,E702
 from neuroseg.cli import net as _net; _net.register(app, friendly_errors)  # noqa: E402,E702
 from neuroseg.cli import compare as _compare; _compare.register(app, friendly_errors)  # noqa: E402,E702
+from neuroseg.cli import mesh as _mesh; _mesh.register(app, friendly_errors)  # noqa: E402,E702
 
 
 def main(args=None):

@@ -57,6 +57,8 @@ def register(app, friendly_errors) -> None:
                                                                     "(their reports mark the run as forced)."),
         viewer: bool = typer.Option(True, "--viewer/--no-viewer", help="Write each case's viewer.html (the "
                                     "costliest output to write; index.html links the pages there are)."),
+        mesh: bool = typer.Option(False, "--mesh", help="Also write each case's tumour surface (tumour.stl/.obj "
+                                  "in LPS mm, tumour.gii in RAS mm)."),
     ):
         """Segment every NIfTI volume and every study's FLAIR series under DIR (or a BIDS dataset's FLAIRs); resumable."""
         from rich.console import Console
@@ -78,7 +80,8 @@ def register(app, friendly_errors) -> None:
 
             result = run_batch(folder, output, model=model, device=device, output_format=output_format,
                                series_uids=series or (), force=force, workers=workers, scheduler=scheduler,
-                               shard=shard, console=console, force_input=force_input, viewer=viewer)
+                               shard=shard, console=console, force_input=force_input, viewer=viewer,
+                               mesh=mesh)
         print_rows(console, result)
         console.print(f"{result.total_line()}; summary in {output / result.summary_path}", highlight=False,
                       soft_wrap=True)

@@ -12,7 +12,7 @@ from neuroseg.errors import InputError
 def segment_into(input: Path, output: Path, *, model=None, device: str = "auto", probabilities: bool = False,
                  series: str | None = None, output_format: str = "nifti", force: bool = False,
                  force_input: bool = False, viewer: bool = True, secondary_capture: bool = False,
-                 status=lambda message: nullcontext()):
+                 mesh: bool = False, status=lambda message: nullcontext()):
     """Segment ``input`` and write its outputs into ``output``; returns (result, written paths).
 
     ``status(message)`` is a context manager around each slow step (a spinner, for the console)."""
@@ -22,8 +22,12 @@ def segment_into(input: Path, output: Path, *, model=None, device: str = "auto",
     if not input.exists():
         raise InputError(f"Input not found: {input}")
     check_options_fit_input(input, series, output_format, secondary_capture)
+    if mesh:
+        from neuroseg.export.mesh import require_mesh_extra
+
+        require_mesh_extra()
     if output.exists() and not force:  # refuse before spending time on the model
-        prepare_output_dir(output, output_names(output_format, probabilities, viewer, secondary_capture), force)
+        prepare_output_dir(output, output_names(output_format, probabilities, viewer, secondary_capture, mesh), force)
     from neuroseg.inference import Segmenter  # torch: seconds to import, so after the checks above
 
     with status("Loading model…"):
@@ -32,7 +36,7 @@ def segment_into(input: Path, output: Path, *, model=None, device: str = "auto",
         result = segmenter.segment(input, series_uid=series, exclude=[output],  # -o may lie inside INPUT
                                    force_input=force_input)
     written = write_outputs(result, output, force=force, probabilities=probabilities, output_format=output_format,
-                            viewer=viewer, secondary_capture=secondary_capture)
+                            viewer=viewer, secondary_capture=secondary_capture, mesh=mesh)
     return result, written
 
 

@@ -5,6 +5,9 @@ The page inlines the vendored NiiVue build (``vendor/niivue.umd.js``, BSD-2-Clau
 volume and slice list, so it opens from a file with no network access. The mask is drawn either
 filled or as its outline (both precomputed here, each an overlay layer); an opacity slider and
 axial / coronal / sagittal / all-three views are offered. The crosshair starts on the tumour.
+When a tumour mesh was written (``--mesh``), the page also carries tumour.gii (scanner RAS mm, the
+convention NiiVue draws volumes in) and offers a 3D view: the mesh in the rendered head, seen through it
+(NiiVue's mesh x-ray), with its own opacity slider; in the 2D views its cut is drawn as a line.
 When the input checks warned (or a run was forced past a refusal), a banner above the images
 says so, one line per flagged finding; it is plain HTML, so it shows even where WebGL does not.
 
@@ -30,8 +33,12 @@ INDEX_FILE = "index.html"
 NIIVUE_FILE = Path(__file__).parent / "vendor" / "niivue.umd.js"
 NIIVUE_VERSION = "0.69.0"
 NIIVUE_SHA256 = "47b896b77ec4a5be3ef1949c33ad393b6f45629921f326c279000bcf51bdb4af"
-VIEWS = ("multiplanar", "axial", "coronal", "sagittal")
+VIEWS = ("multiplanar", "axial", "coronal", "sagittal", "render")
 MASK_COLOUR = "red"  # a NiiVue colormap; the screenshot test looks for it
+MESH_RGBA = (40, 220, 90, 255)  # green: apart from the mask's red and the banner's yellow (screenshot tests)
+MESH_OPACITY = 0.8
+MESH_XRAY = 0.4  # how much of the mesh shows through the rendered head in the 3D view
+MESH_SLAB_MM = 1.0  # the 2D views draw the mesh within this distance of the slice: its cut, a line
 BANNER_COLOUR = "#ffcc00"  # the input-check banner's background: not the mask's red (the screenshot test)
 
 
@@ -128,24 +135,31 @@ def niivue_bundle() -> str:
     return NIIVUE_FILE.read_text(encoding="utf-8")
 
 
-def page_parts(result) -> list[str]:
+def page_parts(result, mesh_file=None) -> list[str]:
     """The page for one result (the scan ``result.image`` with ``result.mask`` over it), in parts:
-    the bundle and the images are most of its 4 MB, so they are not copied into one string."""
+    the bundle and the images are most of its 4 MB, so they are not copied into one string.
+    ``mesh_file``: a GIfTI surface in scanner RAS mm (tumour.gii) for the 3D view, or None."""
     image = result.image
     low, high = display_window(np.asarray(image.array))
     images = {"flair": nifti_base64(compact_image(image.array), image.affine),
               "fill": nifti_base64(result.mask.array.astype(np.uint8), result.mask.affine),
               "outline": nifti_base64(outline(result.mask.array), result.mask.affine)}
-    settings = {"window": [low, high], "colour": MASK_COLOUR, "views": VIEWS, **page_data(result)}
+    if mesh_file is not None:
+        images["mesh"] = base64.b64encode(Path(mesh_file).read_bytes()).decode("ascii")
+    settings = {"window": [low, high], "colour": MASK_COLOUR, "views": VIEWS, **page_data(result),
+                "mesh": {"rgba": MESH_RGBA, "opacity": MESH_OPACITY, "xray": MESH_XRAY, "slab_mm": MESH_SLAB_MM}
+                if mesh_file is not None else None}
     head = _HEAD.format(title=html.escape(f"neuroseg: {settings['source']}"), niivue_version=NIIVUE_VERSION,
-                        banner_colour=BANNER_COLOUR, banner=banner_html(input_check_lines(result.report or {})))
+                        banner_colour=BANNER_COLOUR, banner=banner_html(input_check_lines(result.report or {})),
+                        mesh_controls=_MESH_CONTROLS.format(opacity=round(MESH_OPACITY * 100))
+                        if mesh_file is not None else "")
     return [head, niivue_bundle(), "\n</script>\n<script>\nconst IMAGES = ", _script_json(images),
             ";\nconst SETTINGS = ", _script_json(settings), ";\n", _SCRIPT, _TAIL]
 
 
-def viewer_html(result) -> str:
+def viewer_html(result, mesh_file=None) -> str:
     """The page for one result, as one string."""
-    return "".join(page_parts(result))
+    return "".join(page_parts(result, mesh_file))
 
 
 def _script_json(value) -> str:
@@ -153,9 +167,9 @@ def _script_json(value) -> str:
     return json.dumps(value).replace("</", "<\\/")
 
 
-def write_viewer(result, path) -> Path:
-    """Write the viewer page of ``result`` to ``path`` atomically; returns ``path``."""
-    path, parts = Path(path), page_parts(result)
+def write_viewer(result, path, mesh_file=None) -> Path:
+    """Write the viewer page of ``result`` (and the mesh ``mesh_file``, if given) to ``path`` atomically."""
+    path, parts = Path(path), page_parts(result, mesh_file)
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as handle:
         handle.writelines(parts)
     return path
@@ -188,7 +202,7 @@ const nv = new niivue.Niivue({backColor: [0, 0, 0, 1], isRadiologicalConvention:
 const layers = {};
 function setView(name) {
   const types = {multiplanar: nv.sliceTypeMultiplanar, axial: nv.sliceTypeAxial,
-                 coronal: nv.sliceTypeCoronal, sagittal: nv.sliceTypeSagittal};
+                 coronal: nv.sliceTypeCoronal, sagittal: nv.sliceTypeSagittal, render: nv.sliceTypeRender};
   nv.setSliceType(types[name] ?? nv.sliceTypeMultiplanar);
   document.getElementById('view').value = name in types ? name : 'multiplanar';
 }
@@ -198,6 +212,22 @@ function setMask() {
   nv.setOpacity(nv.getVolumeIndexByID(layers.fill.id), style === 'fill' ? opacity : 0);
   nv.setOpacity(nv.getVolumeIndexByID(layers.outline.id), style === 'outline' ? opacity : 0);
   document.getElementById('opacity-value').textContent = Math.round(opacity * 100) + ' %';
+}
+function setMeshOpacity() {
+  if (!layers.mesh) return;
+  const opacity = Number(document.getElementById('mesh-opacity').value) / 100;
+  nv.setMeshProperty(layers.mesh.id, 'opacity', opacity);
+  nv.opts.meshXRay = SETTINGS.mesh.xray * opacity;  // at 0 the mesh is gone from the 3D view too
+  document.getElementById('mesh-opacity-value').textContent = Math.round(opacity * 100) + ' %';
+  nv.drawScene();
+}
+async function addMesh() {
+  // tumour.gii: scanner RAS mm, the space NiiVue places the volumes in, so no transform is needed
+  const bytes = Uint8Array.from(atob(IMAGES.mesh), c => c.charCodeAt(0));
+  layers.mesh = await niivue.NVMesh.readMesh(bytes.buffer, 'tumour.gii', nv.gl, SETTINGS.mesh.opacity,
+                                             new Uint8Array(SETTINGS.mesh.rgba));
+  nv.opts.meshThicknessOn2D = SETTINGS.mesh.slab_mm;
+  nv.addMesh(layers.mesh);
 }
 async function show() {
   nv.attachTo('gl');
@@ -211,11 +241,13 @@ async function show() {
   nv.addVolume(layers.flair);
   nv.addVolume(layers.fill);
   nv.addVolume(layers.outline);
+  if (SETTINGS.mesh) await addMesh();
   if (SETTINGS.centre_mm) {
     nv.scene.crosshairPos = nv.mm2frac(SETTINGS.centre_mm);
   }
   setView(window.location.hash.slice(1) || 'multiplanar');
   setMask();
+  setMeshOpacity();
   nv.drawScene();
   document.body.dataset.ready = 'yes';
 }
@@ -235,6 +267,7 @@ function describe() {
 document.getElementById('view').addEventListener('change', e => { setView(e.target.value); });
 document.getElementById('opacity').addEventListener('input', setMask);
 for (const radio of document.querySelectorAll('input[name=style]')) radio.addEventListener('change', setMask);
+document.getElementById('mesh-opacity')?.addEventListener('input', setMeshOpacity);
 window.addEventListener('hashchange', () => setView(window.location.hash.slice(1)));
 describe();
 show().catch(error => {
@@ -266,17 +299,22 @@ style-src 'unsafe-inline'; img-src data: blob:; connect-src data: blob:; worker-
 <header>
   <label>View <select id="view">
     <option value="multiplanar">all three</option><option value="axial">axial</option>
-    <option value="coronal">coronal</option><option value="sagittal">sagittal</option></select></label>
+    <option value="coronal">coronal</option><option value="sagittal">sagittal</option>
+    <option value="render">3D</option></select></label>
   <label><input type="radio" name="style" value="fill" checked> fill</label>
   <label><input type="radio" name="style" value="outline"> outline</label>
   <label>opacity <input id="opacity" type="range" min="0" max="100" value="50"></label>
-  <span id="opacity-value"></span>
+  <span id="opacity-value"></span>{mesh_controls}
 </header>
 {banner}<div id="stage"><canvas id="gl"></canvas></div>
 <div id="report"><div id="summary"></div><ul id="warnings"></ul>
 <small>Research tool, not a medical device. Viewer: NiiVue {niivue_version} (BSD-2-Clause).</small></div>
 <script>
 """
+_MESH_CONTROLS = """
+  <label>mesh <input id="mesh-opacity" type="range" min="0" max="100" value="{opacity}"></label>
+  <span id="mesh-opacity-value"></span>"""
+
 # page_parts puts the NiiVue build, IMAGES, SETTINGS and _SCRIPT between _HEAD and _TAIL
 
 _TAIL = """

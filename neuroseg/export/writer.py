@@ -22,7 +22,7 @@ FORMATS = ("nifti", "dicom-seg", "both")
 
 
 def output_names(output_format: str = "nifti", probabilities: bool = False, viewer: bool = True,
-                 secondary_capture: bool = False) -> list[str]:
+                 secondary_capture: bool = False, mesh: bool = False) -> list[str]:
     if output_format not in FORMATS:
         raise InputError(f"Unknown --format {output_format!r}: expected one of {', '.join(FORMATS)}")
     names = [REPORT_FILE, QC_FILE]
@@ -36,12 +36,20 @@ def output_names(output_format: str = "nifti", probabilities: bool = False, view
         names.append(VIEWER_FILE)
     if secondary_capture:
         names.append(SC_FILE)
+    if mesh:
+        from neuroseg.export.mesh import MESH_FILES
+
+        names += list(MESH_FILES)
+        if SEG_FILE in names:  # the mesh goes to the PACS with the SEG
+            from neuroseg.export.dicom_stl import STL_DICOM_FILE
+
+            names.append(STL_DICOM_FILE)
     return names
 
 
 def write_outputs(result, folder, force: bool = False, probabilities: bool = False,
                   output_format: str = "nifti", viewer: bool = True, secondary_capture: bool = False,
-                  listed_as: dict | None = None, also_listed=()) -> list[Path]:
+                  listed_as: dict | None = None, also_listed=(), mesh: bool = False) -> list[Path]:
     """Write mask / SEG / probabilities / QC picture / viewer page, then the report naming them all.
 
     ``listed_as``: the name each file will have where the caller moves it (batch's BIDS names), as the
@@ -51,7 +59,11 @@ def write_outputs(result, folder, force: bool = False, probabilities: bool = Fal
     from neuroseg.export.qc import render_qc
     from neuroseg.inference.report import build_report
 
-    names = output_names(output_format, probabilities, viewer, secondary_capture)
+    names = output_names(output_format, probabilities, viewer, secondary_capture, mesh)
+    if mesh:
+        from neuroseg.export.mesh import require_mesh_extra
+
+        require_mesh_extra()  # before anything is written
     if SEG_FILE in names and result.image.meta.get("format") != "dicom":
         raise InputError("DICOM-SEG output needs a DICOM input series to reference; use --format nifti")
     if secondary_capture and result.image.meta.get("format") != "dicom":
@@ -74,13 +86,28 @@ def write_outputs(result, folder, force: bool = False, probabilities: bool = Fal
             from neuroseg.export.secondary_capture import write_secondary_capture
 
             written.append(write_secondary_capture(result, folder / QC_FILE, folder / SC_FILE))
+        mesh_section = None
+        if mesh:  # before the viewer, which shows tumour.gii in its 3D pane
+            from neuroseg.export.mesh import GIFTI_FILE, write_tumour_mesh
+
+            paths, mesh_section = write_tumour_mesh(result.mask, folder)
+            written += paths
+            if SEG_FILE in names:
+                from neuroseg.export.dicom_stl import STL_DICOM_FILE, write_encapsulated_stl
+                from neuroseg.export.mesh import STL_FILE
+
+                written.append(write_encapsulated_stl(result, folder / STL_FILE, folder / STL_DICOM_FILE))
         if viewer:
             from neuroseg.export.viewer import write_viewer
 
-            written.append(write_viewer(result, folder / VIEWER_FILE))
+            written.append(write_viewer(result, folder / VIEWER_FILE,
+                                        mesh_file=folder / GIFTI_FILE if mesh else None))
         listed_as = listed_as or {}
         listed = [listed_as.get(p.name, p.name) for p in written] + [listed_as.get(REPORT_FILE, REPORT_FILE)]
         listed += list(also_listed)
         report = build_report(result, files=listed)
+        if mesh_section is not None:
+            report["mesh"] = mesh_section
+            report["warnings"] += mesh_section["warnings"]
         written.append(atomic_write_text(folder / REPORT_FILE, json.dumps(report, indent=2) + "\n"))
     return written

@@ -108,6 +108,13 @@ class SegmentationResult:
 
         return bounding_box_mm(self.mask)
 
+    @cached_property
+    def lesions(self):
+        """The report's lesion measurements (:func:`neuroseg.measure.measure_lesions`)."""
+        from neuroseg.measure import measure_lesions
+
+        return measure_lesions(self.mask)
+
     @property
     def tumour_slices(self) -> list[int]:
         return [int(k) for k in np.flatnonzero(self.per_slice_voxels)]

@@ -73,6 +73,7 @@ def build_report(result, files=()) -> dict:
             for k, (p, n) in enumerate(zip(result.slice_probabilities, result.per_slice_voxels))
         ],
         "bounding_box_mm": result.bounding_box_mm,
+        "lesions": result.lesions.to_json(),  # neuroseg.measure: per lesion and total, RAS and LPS
         "model": _model(result.model),
         "device": result.model.device if result.model else None,
         "timings_s": {k: round(v, 4) for k, v in result.timings.items()},

@@ -52,7 +52,8 @@ def pairs_of(sessions: list) -> list[tuple]:
 def compare_bids(dataset, output, *, model=None, device: str = "auto", force: bool = False,
                  force_input: bool = False, log=print) -> list[dict]:
     """Compare every subject's sessions; write each pair's folder and ``longitudinal.csv``; return the rows."""
-    from neuroseg.export.files import atomic_write_text, prepare_output_dir
+    from neuroseg.export.files import prepare_output_dir
+    from neuroseg.io.atomic import atomic_write_text
     from neuroseg.longitudinal.compare import LazySegmenter
 
     dataset, output = Path(dataset), Path(output)

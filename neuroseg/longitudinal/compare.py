@@ -190,7 +190,8 @@ def compare_time_points(baseline: TimePoint, followup: TimePoint) -> Comparison:
 
 def write_comparison(comparison: Comparison, folder, force: bool = False) -> list[Path]:
     """compare.json, change.nii.gz, compare.png and transform.tfm into ``folder``, all or nothing."""
-    from neuroseg.export.files import all_or_nothing, atomic_write_text, prepare_output_dir
+    from neuroseg.export.files import prepare_output_dir
+    from neuroseg.io.atomic import all_or_nothing, atomic_write_text
     from neuroseg.export.nifti import write_nifti
     from neuroseg.longitudinal.picture import render_comparison
     from neuroseg.longitudinal.register import write_transform

@@ -22,7 +22,7 @@ ROWS = ("baseline", "follow-up, registered", "change: yellow both, red new, blue
 def render_comparison(comparison, path) -> Path:
     from PIL import Image, ImageDraw
 
-    from neuroseg.export.files import atomic_path
+    from neuroseg.io.atomic import atomic_path
     from neuroseg.transforms import Reorientation
 
     reorientation = Reorientation.to_working(comparison.baseline.image)

@@ -284,7 +284,7 @@ def write_transform(registration: Registration, path) -> None:
     """The transform as an ITK text file (``.tfm``), written atomically."""
     import SimpleITK as sitk
 
-    from neuroseg.export.files import atomic_path
+    from neuroseg.io.atomic import atomic_path
 
     with atomic_path(path) as tmp:
         sitk.WriteTransform(registration.transform, str(tmp))

@@ -11,7 +11,11 @@ from neuroseg.measure.lesions import (
     Lesion,
     LesionMeasurements,
     axial_axis,
+    lesion_labels,
     measure_lesions,
+    surface_points,
+    voxel_to_ras,
 )
 
-__all__ = ["CONNECTIVITY", "Bidimensional", "Lesion", "LesionMeasurements", "axial_axis", "measure_lesions"]
+__all__ = ["CONNECTIVITY", "Bidimensional", "Lesion", "LesionMeasurements", "axial_axis", "lesion_labels",
+           "measure_lesions", "surface_points", "voxel_to_ras"]

@@ -152,62 +152,84 @@ def slice_thickness_mm(affine: np.ndarray, axis: int) -> float:
     return float(abs(np.linalg.det(columns)) / np.linalg.norm(np.cross(a, b)))
 
 
+def lesion_labels(mask: Volume) -> tuple[np.ndarray, int]:
+    """Each lesion of ``mask`` (non-zero = tumour) numbered 1, 2, ... from the largest; 0 is background."""
+    cropped, count, corner = _cropped_labels(np.asarray(mask.array) > 0)
+    labels = np.zeros(mask.shape, dtype=cropped.dtype)
+    labels[tuple(slice(c, c + n) for c, n in zip(corner, cropped.shape))] = cropped
+    return labels, count
+
+
+def _cropped_labels(tumour: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
+    """The lesions numbered from the largest on the tumour's bounding box only (labelling the whole grid
+    costs tens of ms for a tumour of a few percent of it), the count and the box's first voxel."""
+    from scipy import ndimage
+
+    box = tuple(_extent(np.any(tumour, axis=tuple(a for a in range(3) if a != axis))) for axis in range(3))
+    if tumour[box].size == 0:  # no tumour (scipy cannot label an empty array)
+        return np.zeros((0, 0, 0), dtype=np.int32), 0, np.zeros(3, dtype=int)
+    labels, count = ndimage.label(tumour[box], structure=np.ones((3, 3, 3), dtype=bool))
+    sizes = np.bincount(labels.ravel(), minlength=count + 1)[1:]
+    order = np.argsort(-sizes, kind="stable")  # ties keep scan order
+    renumber = np.zeros(count + 1, dtype=labels.dtype)
+    renumber[order + 1] = np.arange(1, count + 1)
+    return renumber[labels], int(count), _offset(box).astype(int)
+
+
+def _extent(occupied: np.ndarray) -> slice:
+    found = np.flatnonzero(occupied)
+    return slice(int(found[0]), int(found[-1]) + 1) if found.size else slice(0, 0)
+
+
 def measure_lesions(mask: Volume) -> LesionMeasurements:
     """Label ``mask`` (non-zero = tumour) into lesions and measure each in scanner mm."""
     from scipy import ndimage
 
     axis = axial_axis(mask.affine)
     thickness = slice_thickness_mm(mask.affine, axis)
-    tumour = np.asarray(mask.array) > 0
-    labels, count = ndimage.label(tumour, structure=np.ones((3, 3, 3), dtype=bool))
-    boxes = ndimage.find_objects(labels)
-    lesions = [_lesion(labels[box] == n + 1, box, mask.affine, axis, thickness) for n, box in enumerate(boxes)]
-    lesions.sort(key=lambda lesion: -lesion.voxels)
-    lesions = tuple(_relabel(lesion, n + 1) for n, lesion in enumerate(lesions))
-    total = None
-    if count:
-        box = ndimage.find_objects(tumour.astype(np.uint8))[0]
-        total = _diameter(_world(_surface_points(tumour[box]) + _offset(box), mask.affine))
+    labels, count, corner = _cropped_labels(np.asarray(mask.array) > 0)
+    lesions, hulls = [], []
+    for n, box in enumerate(ndimage.find_objects(labels) if count else []):
+        world = voxel_to_ras(surface_points(labels[box] == n + 1) + _offset(box) + corner, mask.affine)
+        hulls.append(_hull_vertices(world))
+        lesions.append(_lesion(labels[box] == n + 1, n + 1, box, corner, world, hulls[-1], mask.affine, axis,
+                               thickness))
     centroids = np.array([lesion.centroid_ras for lesion in lesions]).reshape(-1, 3)
+    # The farthest pair of the union lies on the union of the lesions' hulls.
+    total = _diameter(np.concatenate(hulls)) if count else None
     spread = _diameter(centroids) if count else None
-    return LesionMeasurements(lesions=lesions, total_volume_ml=float(tumour.sum()) * mask.voxel_volume_ml,
-                              longest_diameter_mm=total, largest_focus_distance_mm=spread,
+    return LesionMeasurements(lesions=tuple(lesions), total_volume_ml=float(np.count_nonzero(labels)) *
+                              mask.voxel_volume_ml, longest_diameter_mm=total, largest_focus_distance_mm=spread,
                               axial_axis=axis, slice_thickness_mm=thickness)
-
-
-def _relabel(lesion: Lesion, label: int) -> Lesion:
-    from dataclasses import replace
-
-    return replace(lesion, label=label)
 
 
 def _offset(box) -> np.ndarray:
     return np.array([s.start for s in box], dtype=float)
 
 
-def _world(index: np.ndarray, affine: np.ndarray) -> np.ndarray:
+def voxel_to_ras(index: np.ndarray, affine: np.ndarray) -> np.ndarray:
     """Voxel coordinates (n, 3) to scanner RAS+ mm through the full affine, origin included."""
-    return index @ affine[:3, :3].T + affine[:3, 3]
+    return np.asarray(index, dtype=float) @ affine[:3, :3].T + affine[:3, 3]
 
 
-def _lesion(component: np.ndarray, box, affine: np.ndarray, axis: int, thickness: float) -> Lesion:
-    """Measure one component, given cropped to its bounding ``box`` of the whole grid."""
-    offset = _offset(box)
-    surface = _surface_points(component) + offset
-    world = _world(surface, affine)
+def _lesion(component: np.ndarray, label: int, box, corner: np.ndarray, world: np.ndarray, hull: np.ndarray,
+            affine: np.ndarray, axis: int, thickness: float) -> Lesion:
+    """Measure one component, given cropped to its ``box`` of the labels that start at ``corner`` of the
+    whole grid, with its surface points in scanner mm (``world``) and their hull's vertices."""
+    offset = _offset(box) + corner
     voxels = int(component.sum())
-    centroid = _world(np.argwhere(component).mean(axis=0, keepdims=True) + offset, affine)[0]
+    centroid = voxel_to_ras(np.argwhere(component).mean(axis=0, keepdims=True) + offset, affine)[0]
     bidim = _bidimensional(component, offset, affine, axis)
     limit = RANO_MIN_DIAMETER_MM if thickness <= RANO_THICK_SLICE_MM else 2 * thickness
-    return Lesion(label=0, voxels=voxels, volume_ml=voxels * abs(np.linalg.det(affine[:3, :3])) / 1000.0,
-                  longest_diameter_mm=_diameter(world), bidimensional=bidim,
+    return Lesion(label=label, voxels=voxels, volume_ml=voxels * abs(np.linalg.det(affine[:3, :3])) / 1000.0,
+                  longest_diameter_mm=_diameter(hull), bidimensional=bidim,
                   measurable=bool(bidim.longest_mm >= limit and bidim.perpendicular_mm >= limit),
                   centroid_ras=tuple(float(v) for v in centroid),
                   bbox_min_ras=tuple(float(v) for v in world.min(axis=0)),
                   bbox_max_ras=tuple(float(v) for v in world.max(axis=0)))
 
 
-def _surface_points(component: np.ndarray, axes=(0, 1, 2)) -> np.ndarray:
+def surface_points(component: np.ndarray, axes=(0, 1, 2)) -> np.ndarray:
     """Voxel coordinates (n, 3) of the centres of the faces between tumour and background.
 
     Only faces normal to ``axes`` are taken (the in-plane ones make a slice's outline).
@@ -225,16 +247,23 @@ def _diameter(points: np.ndarray) -> float:
     return _farthest_pair(points)[0]
 
 
-def _farthest_pair(points: np.ndarray):
-    """The longest distance between two of ``points`` (n, d) and that pair; the hull's vertices suffice."""
+def _hull_vertices(points: np.ndarray) -> np.ndarray:
+    """The vertices of the convex hull of ``points`` (n, d): the farthest pair is among them."""
     from scipy.spatial import ConvexHull
+
+    if len(points) <= _HULL_ABOVE:
+        return points
+    try:
+        return points[ConvexHull(points).vertices]
+    except Exception:  # scipy's QhullError: flat or degenerate points; keep them all
+        return points
+
+
+def _farthest_pair(points: np.ndarray):
+    """The longest distance between two of ``points`` (n, d) and that pair."""
     from scipy.spatial.distance import cdist
 
-    if len(points) > _HULL_ABOVE:
-        try:
-            points = points[ConvexHull(points).vertices]
-        except Exception:  # scipy's QhullError: flat or degenerate points; compare them all instead
-            pass
+    points = _hull_vertices(points)
     if len(points) < 2:
         return 0.0, points[0], points[0]
     distances = cdist(points, points)
@@ -246,7 +275,7 @@ def _bidimensional(component: np.ndarray, offset: np.ndarray, affine: np.ndarray
     """Longest in-plane diameter on the axial slice where it is largest, and the longest chord across it there."""
     in_plane = [a for a in range(3) if a != axis]
     _, to_mm = np.linalg.qr(affine[:3, :3][:, in_plane])  # in-plane voxel steps to orthonormal 2D mm
-    outline = _surface_points(component, axes=in_plane)
+    outline = surface_points(component, axes=in_plane)
     slices = np.rint(outline[:, axis]).astype(int)
     found = []  # (longest, k, p, q) of each slice
     for k in np.unique(slices):
@@ -263,31 +292,46 @@ def _bidimensional(component: np.ndarray, offset: np.ndarray, affine: np.ndarray
 def _chord_across(section: np.ndarray, to_mm: np.ndarray, p: np.ndarray, q: np.ndarray) -> float:
     """The longest run of ``section`` (a 2D mask) on the lines perpendicular to p-q, in mm.
 
-    Each line is sampled every twentieth of the smallest pixel side; a sample is tumour when the pixel
-    holding it is, so a run measures the tumour's pixels edge to edge (error below one step).
+    A line is tumour where it crosses a tumour pixel's square, so a run measures the pixels edge to edge.
+    The run lengths are exact: along a line they are the pieces between its crossings of the pixel grid,
+    and between two outline corners (as a line sweeps from p to q) every run end slides along one pixel
+    edge, so the run length is linear in the sweep and its maximum lies at a corner or at p or q. Only
+    those lines are measured, each just before and just after the corner.
     """
-    step = float(np.min(np.abs(np.diag(to_mm)))) / 20.0
-    along = (q - p) / max(float(np.linalg.norm(q - p)), 1e-12)
+    length = float(np.linalg.norm(q - p))
+    along = (q - p) / max(length, 1e-12)
     across = np.array([-along[1], along[0]])
-    t = np.arange(0.0, float(np.linalg.norm(q - p)) + step, step)
-    reach = float(np.linalg.norm(q - p)) + step  # a perpendicular chord is no longer than the longest diameter
-    s = np.arange(-reach, reach + step, step)
+    sweep = (_outline_corners(section) @ to_mm.T - p) @ along
+    eps = 1e-6 * max(length, 1.0)
+    sweep = np.unique(np.concatenate([sweep - eps, sweep + eps, [0.0, length]]))
+    sweep = sweep[(sweep >= 0.0) & (sweep <= length)]
     to_voxel = np.linalg.inv(to_mm)
-    longest = 0
-    for chunk in np.array_split(t, max(1, len(t) // 64)):
-        points = p + chunk[:, None, None] * along + s[None, :, None] * across  # (lines, samples, 2) mm
-        index = np.rint(points @ to_voxel.T).astype(int)
-        inside = np.all((index >= 0) & (index < section.shape), axis=-1)
-        hit = np.zeros(inside.shape, dtype=bool)
-        hit[inside] = section[index[inside][:, 0], index[inside][:, 1]]
-        longest = max(longest, _longest_run(hit))
-    return longest * step
+    step = to_voxel @ across  # pixel index per mm along a line
+    start = (p + sweep[:, None] * along) @ to_voxel.T  # each line's pixel index where it crosses p-q
+    chunks = max(1, len(sweep) * sum(section.shape) // 1_000_000)
+    return max(_longest_runs(section, part, step) for part in np.array_split(start, chunks))
 
 
-def _longest_run(hit: np.ndarray) -> int:
-    """The most consecutive True values in any row of ``hit``."""
-    padded = np.pad(hit.astype(np.int8), ((0, 0), (1, 1)))
-    edges = np.diff(padded, axis=1)
-    rows_up, cols_up = np.nonzero(edges == 1)
-    _, cols_down = np.nonzero(edges == -1)
-    return int((cols_down - cols_up).max()) if len(rows_up) else 0
+def _outline_corners(section: np.ndarray) -> np.ndarray:
+    """Pixel-index positions (n, 2) of the corners where tumour and background pixels meet."""
+    padded = np.pad(section.astype(np.int8), 1)
+    around = padded[:-1, :-1] + padded[1:, :-1] + padded[:-1, 1:] + padded[1:, 1:]
+    return np.argwhere((around > 0) & (around < 4)) - 0.5
+
+
+def _longest_runs(section: np.ndarray, start: np.ndarray, step: np.ndarray) -> float:
+    """The longest tumour run in mm on the lines ``start + s * step`` (pixel index; s in mm), all at once."""
+    crossings = []
+    for axis in range(2):  # where each line crosses the grid lines between pixels (none when parallel)
+        if abs(step[axis]) > 1e-12:
+            edges = np.arange(-1, section.shape[axis]) + 0.5
+            crossings.append((edges[None, :] - start[:, axis:axis + 1]) / step[axis])
+    s = np.sort(np.concatenate(crossings, axis=1), axis=1)
+    width = np.diff(s, axis=1)  # the pieces between crossings: each inside one pixel
+    index = np.rint(start[:, None, :] + ((s[:, 1:] + s[:, :-1]) / 2)[..., None] * step).astype(int)
+    inside = np.all((index >= 0) & (index < section.shape), axis=-1)
+    hit = width <= 1e-9  # a line through a grid corner: no length, no break
+    hit[inside] |= section[index[inside][:, 0], index[inside][:, 1]].astype(bool)
+    total = np.cumsum(np.where(hit, width, 0.0), axis=1)
+    since = np.maximum.accumulate(np.where(hit, 0.0, total), axis=1)  # the total where the run began
+    return float((total - since).max()) if total.size else 0.0

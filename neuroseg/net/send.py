@@ -1,4 +1,4 @@
-"""``neuroseg send``: a run's DICOM results (SEG, and the secondary capture when written) to a PACS."""
+"""``neuroseg send``: a run's DICOM results (SEG, and the secondary capture and the STL mesh when written) to a PACS."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 from neuroseg.errors import InputError
 
 # The DICOM files of a run's output folder that are sent, in this order.
-RESULT_FILES = ("seg.dcm", "sc.dcm")
+RESULT_FILES = ("seg.dcm", "sc.dcm", "stl.dcm")
 
 
 def result_files(path) -> list[Path]:

@@ -121,12 +121,12 @@ def test_index_links_the_pages_that_exist(tmp_path):
     assert "case-&lt;b&gt;" in page and "bad &amp; broken" in page and 'href="case-<b>' not in page
 
 
-def screenshot(page, png):
+def screenshot(page, png, view="axial"):
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
         pytest.skip("chromium is not installed (Debian package 'chromium')")
     command = [browser, "--headless", "--no-sandbox", "--enable-unsafe-swiftshader", "--window-size=800,600",
-               "--virtual-time-budget=8000", f"--screenshot={png}", page.as_uri() + "#axial"]
+               "--virtual-time-budget=8000", f"--screenshot={png}", page.as_uri() + "#" + view]
     subprocess.run(command, capture_output=True, timeout=120, cwd=png.parent)
     if not png.exists():
         pytest.fail("chromium wrote no screenshot")

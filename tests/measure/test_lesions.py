@@ -156,3 +156,23 @@ def test_to_json_names_both_conventions():
     ras, lps = lesion["centroid_ras_mm"], lesion["centroid_lps_mm"]
     assert lps == pytest.approx([-ras[0], -ras[1], ras[2]])
     assert lesion["bounding_box_lps_mm"]["min"][0] == pytest.approx(-lesion["bounding_box_ras_mm"]["max"][0])
+
+
+def test_the_perpendicular_chord_is_exact_on_a_rectangle_across_its_diagonal():
+    from neuroseg.measure.lesions import _chord_across
+
+    section = np.ones((20, 10), dtype=bool)  # 20 x 10 mm pixels edge to edge: corners at -0.5 and 19.5, 9.5
+    p, q = np.array([-0.5, -0.5]), np.array([19.5, 9.5])
+    # Perpendicular to the diagonal, a chord from one long side to the other is 10 / cos = 10 * d / 20.
+    assert _chord_across(section, np.eye(2), p, q) == pytest.approx(10 * np.hypot(20, 10) / 20, abs=1e-6)
+    # Anisotropic pixels (0.5 x 2 mm): 10 x 10 mm, measured across in mm.
+    assert _chord_across(np.ones((20, 5), bool), np.diag([0.5, 2.0]), np.array([-0.25, 4.0]),
+                         np.array([9.75, 4.0])) == pytest.approx(10.0, abs=1e-6)
+
+
+def test_the_perpendicular_chord_does_not_cross_a_gap():
+    from neuroseg.measure.lesions import _chord_across
+
+    section = np.zeros((10, 10), dtype=bool)
+    section[:, :4] = section[:, 6:] = True  # two bars 4 pixels wide, 2 apart, across the line p-q
+    assert _chord_across(section, np.eye(2), np.array([-0.5, 1.5]), np.array([9.5, 1.5])) == pytest.approx(4.0)
