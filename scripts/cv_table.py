@@ -19,10 +19,17 @@ import numpy as np
 GOALS = "goal: Dice mean >= 0.85, median >= 0.88; no tumour > 1 mL missed; < 5 mL mean >= 0.60; sens >= 0.93, spec >= 0.95"
 
 
+def _read(path: Path) -> dict:
+    """A fold's evaluation, plain or gzipped (every variant of every case: megabytes as plain JSON)."""
+    import gzip
+
+    return json.loads(gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_text())
+
+
 def pooled(files: list[Path]) -> dict:
     cases, folds = {}, []
     for path in files:
-        result = json.loads(Path(path).read_text())
+        result = _read(Path(path))
         cases.update(result["cases"])
         folds.append({"file": Path(path).name, "model": result["model"], "default_variant": result["default_variant"],
                       "cases": len(result["cases"])})
