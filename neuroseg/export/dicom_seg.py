@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from neuroseg.errors import GeometryError, InputError
-from neuroseg.io.atomic import atomic_path
+from neuroseg.export.files import save_dataset
 from neuroseg.io.dicom import collect_datasets, plan_series
 from neuroseg.io.values import as_int
 
@@ -156,11 +156,7 @@ def _ai_family():
 
 def write_dicom_seg(result, path) -> Path:
     """Write the SEG of ``result`` to ``path`` atomically; returns ``path``."""
-    segmentation = build_dicom_seg(result.mask, source_datasets(result.image.meta), algorithm_of(result))
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        segmentation.save_as(tmp, enforce_file_format=True)
-    return path
+    return save_dataset(build_dicom_seg(result.mask, source_datasets(result.image.meta), algorithm_of(result)), path)
 
 
 __all__ = ["write_dicom_seg", "build_dicom_seg", "source_datasets", "Algorithm", "mask_on_source_grid", "SEGMENT_LABEL"]

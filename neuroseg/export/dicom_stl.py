@@ -13,7 +13,7 @@ from pathlib import Path
 
 from neuroseg.errors import InputError
 from neuroseg.export.dicom_seg import source_datasets
-from neuroseg.io.atomic import atomic_path
+from neuroseg.export.files import save_dataset
 
 STL_DICOM_FILE = "stl.dcm"
 SERIES_NUMBER_OFFSET = 1002  # beside the SEG's (source + 1000) and the secondary capture's (+ 1001)
@@ -118,8 +118,4 @@ def _series_references(sources) -> list:
 
 def write_encapsulated_stl(result, stl_path, path) -> Path:
     """Write the Encapsulated STL of ``stl_path`` for ``result`` to ``path`` atomically; returns ``path``."""
-    dataset = build_encapsulated_stl(result, stl_path)
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        dataset.save_as(tmp, enforce_file_format=True)
-    return path
+    return save_dataset(build_encapsulated_stl(result, stl_path), path)

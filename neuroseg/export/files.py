@@ -27,3 +27,13 @@ def prepare_output_dir(folder, names, force: bool) -> Path:
     if not os.access(folder, os.W_OK):
         raise OutputError(f"Output folder is not writable: {folder}")
     return folder
+
+
+def save_dataset(dataset, path) -> Path:
+    """Write a DICOM instance (a pydicom or highdicom dataset) to ``path`` atomically; returns ``path``."""
+    from neuroseg.io.atomic import atomic_path
+
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        dataset.save_as(tmp, enforce_file_format=True)
+    return path

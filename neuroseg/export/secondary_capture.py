@@ -12,7 +12,7 @@ import numpy as np
 
 from neuroseg.errors import InputError
 from neuroseg.export.dicom_seg import source_datasets
-from neuroseg.io.atomic import atomic_path
+from neuroseg.export.files import save_dataset
 
 SERIES_NUMBER_OFFSET = 1001  # beside the SEG's series number (source + 1000)
 DESCRIPTION = "neuroseg tumour outline (picture, not for measurement)"
@@ -47,8 +47,4 @@ def build_secondary_capture(result, qc_png):
 
 
 def write_secondary_capture(result, qc_png, path) -> Path:
-    image = build_secondary_capture(result, qc_png)
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        image.save_as(tmp, enforce_file_format=True)
-    return path
+    return save_dataset(build_secondary_capture(result, qc_png), path)
