@@ -3,6 +3,8 @@ node, never writes outside the spool nor past its limit. Each test states the ou
 
 from __future__ import annotations
 
+import os
+
 import logging
 import socket
 import time
@@ -184,6 +186,8 @@ def test_many_tiny_instances_are_all_stored(tmp_path, node):
     print(f"200 tiny instances stored in {seconds:.1f} s")
 
 
+@pytest.mark.skipif(not os.environ.get("NEUROSEG_STRESS"),
+                    reason="the 10 000-instance stress run takes about 9 minutes on 2 cores: NEUROSEG_STRESS=1 runs it")
 @pytest.mark.slow
 def test_ten_thousand_tiny_instances_are_all_stored(tmp_path, node):
     """Outcome: 10 000 tiny instances in one association, every one stored, the audit line counts them."""
