@@ -33,7 +33,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from neuroseg.errors import InputError, NeurosegError
+from neuroseg.errors import InputError, NeurosegError, first_line
 from neuroseg.io.atomic import atomic_write_text
 from neuroseg.net.spool import check_uid, folder_bytes, instance_path, remove_partial_files, save_instance
 from neuroseg.net.tls import TlsFiles
@@ -269,9 +269,9 @@ class Listener:
             result = self.segmenter.segment(series.load())
             write_outputs(result, self.results / study, force=True, output_format="both", viewer=False)
         except NeurosegError as error:
-            self.states.set(study, FAILED, error=str(error).splitlines()[0])
-            self._audit_study(study, "failed", reason=str(error).splitlines()[0])
-            log(f"study {study}: failed: {str(error).splitlines()[0]}")
+            self.states.set(study, FAILED, error=first_line(error))
+            self._audit_study(study, "failed", reason=first_line(error))
+            log(f"study {study}: failed: {first_line(error)}")
             return
         except Exception as error:  # a bug must not stop the node; it is recorded, with its type
             self.states.set(study, FAILED, error=f"internal error: {type(error).__name__}: {error}")
@@ -316,9 +316,9 @@ class Listener:
             refused = [o for o in outcomes if not o.stored]
             problem = refused[0].detail if refused else None
         except NeurosegError as error:
-            problem = str(error).splitlines()[0]
+            problem = first_line(error)
         except Exception as error:  # a bug or an unwrapped network error must not stop the node: retry later
-            problem = f"internal error: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+            problem = f"internal error: {type(error).__name__}: {first_line(error)}"
         if problem is None:
             self.states.set(study, SENT, seg_sop_instance_uids=uids, sent=time.time())
             self._audit_study(study, "sent", seg_sop_instance_uids=uids, destination=self._destination(),
@@ -343,7 +343,7 @@ class Listener:
             return held_instances(datasets, peer=self.config.peer, client=self.config.client,
                                   ae_title=self.config.ae_title)
         except Exception as error:  # refused, unreachable or a bug: resending the same UIDs is always safe
-            reason = str(error).splitlines()[0] if isinstance(error, NeurosegError) else \
+            reason = first_line(error) if isinstance(error, NeurosegError) else \
                 f"{type(error).__name__}: {error}"
             log(f"study {study}: cannot ask {self._destination()} whether it already holds "
                 f"{', '.join(str(ds.SOPInstanceUID) for ds in datasets)} ({reason}); sending the same "
