@@ -192,7 +192,7 @@ class Segmenter:
         flip TTA). Whichever the model's shape, the segmenter runs only where the gate opens."""
         shape = self.shape
         average_slices = self.flip_tta or self.classifier_flip_tta
-        slice_parts, mask_parts = [], []
+        slice_parts, keep_parts, mask_parts = [], [], []
         seconds = {"classifier": 0.0, "segmenter": 0.0}
         for batch in self._batches(slices, np.arange(slices.shape[0])):
             start = time.perf_counter()
@@ -202,32 +202,24 @@ class Segmenter:
                     mirrored = mirror_left_right(batch)
                     mirrored_logits, mirrored_state = shape.classify(mirrored)
                     logits = _flip_average(logits, mirrored_logits)
-                keep = self._gated_tensor(logits)
+                keep = (torch.sigmoid(logits) >= self.gate_threshold if self.gate
+                        else torch.ones_like(logits, dtype=torch.bool))
                 seconds["classifier"] += time.perf_counter() - start
                 start = time.perf_counter()
-                mask = torch.zeros(batch[:, 0].shape, device=batch.device)
+                probabilities = torch.zeros(batch[:, 0].shape, device=batch.device)  # no mask where the gate is shut
                 if keep.any():
-                    mask[keep] = shape.segment(batch, state, keep)
+                    mask_logits = shape.segment(batch, state, keep)
                     if self.flip_tta:
-                        mirrored_mask = mirror_left_right(shape.segment(mirrored, mirrored_state, keep))
-                        mask[keep] = (mask[keep] + mirrored_mask) / 2
+                        mirrored_logits = mirror_left_right(shape.segment(mirrored, mirrored_state, keep))
+                        mask_logits = (mask_logits + mirrored_logits) / 2
+                    probabilities[keep] = torch.sigmoid(mask_logits)
                 seconds["segmenter"] += time.perf_counter() - start
             slice_parts.append(logits)
-            mask_parts.append(mask)
+            keep_parts.append(keep)
+            mask_parts.append(probabilities)
         timings.update(seconds)
         classifier = torch.sigmoid(torch.cat(slice_parts)).cpu().numpy()
-        gated = self._gated(classifier)
-        probabilities = torch.sigmoid(torch.cat(mask_parts)).cpu()
-        probabilities[torch.from_numpy(~gated)] = 0  # no mask where the gate stayed shut
-        return classifier, probabilities, gated
-
-    def _gated(self, classifier: np.ndarray) -> np.ndarray:
-        return classifier >= self.gate_threshold if self.gate else np.ones(len(classifier), dtype=bool)
-
-    def _gated_tensor(self, logits: torch.Tensor) -> torch.Tensor:
-        if not self.gate:
-            return torch.ones_like(logits, dtype=torch.bool)
-        return torch.from_numpy(self._gated(torch.sigmoid(logits).cpu().numpy())).to(logits.device)
+        return classifier, torch.cat(mask_parts).cpu(), torch.cat(keep_parts).cpu().numpy()
 
     @torch.inference_mode()
     def classifier_probabilities(self, volume: Volume) -> tuple[np.ndarray, np.ndarray]:
