@@ -151,6 +151,7 @@ def train_networks(cache: SliceCache, train_ids, val_ids, config: TrainConfig, d
     # channels-last memory: about 1.7x faster training steps on the CPU (measured 204 -> 117 ms/slice)
     nets = [net.to(device, memory_format=torch.channels_last) for net in (segmenter, classifier) if net is not None]
     segmenter, classifier = nets[0], (nets[1] if len(nets) > 1 else None)
+    shape = _shape(config, segmenter, classifier)  # built once: the training loop asks it every step
     train = SliceSampler(cache, train_ids, config.context, device)
     val = SliceSampler(cache, val_ids, config.context, device) if val_ids else None
     augment = RandomSliceAugment(**config.augment)
@@ -191,7 +192,7 @@ def train_networks(cache: SliceCache, train_ids, val_ids, config: TrainConfig, d
                     labels = masks.flatten(1).amax(1)  # the slice head sees the crop, so it is asked about the crop
                 images = images.contiguous(memory_format=torch.channels_last)
             with autocast:
-                seg_logits, cls_logits = _shape(config, segmenter, classifier).outputs(images, with_mask=train_segmenter)
+                seg_logits, cls_logits = shape.outputs(images, with_mask=train_segmenter)
                 loss_seg = losses.mask(seg_logits.float(), masks) if train_segmenter else torch.zeros(())
                 loss_cls = losses.slice(cls_logits.float()[:, 0], labels)
             optimizer.zero_grad(set_to_none=True)
