@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pytest
 
 from tests.net.orthanc import free_port, start_orthanc
@@ -31,3 +33,28 @@ def flair_study(folder, description: str = "AX T2 FLAIR", inversion_time=2500.0,
     study = study or new_study()
     files = write_series(blob_volume(), folder, study=study, description=description, inversion_time=inversion_time)
     return files, study
+
+
+@contextmanager
+def listeners(tmp_path, **defaults):
+    """``start(**overrides) -> (listener, port)``: a listener on a free port that never segments unless told
+    (stable for an hour), with ``defaults`` (e.g. its TLS files); every one started is closed on exit."""
+    from neuroseg.net.address import parse_peer
+    from neuroseg.net.listen import ListenerConfig
+    from tests.net.test_listen import Running
+
+    started = []
+
+    def start(**overrides):
+        port = free_port()
+        settings = dict(spool=tmp_path / "spool", port=port, peer=parse_peer(f"NOWHERE@127.0.0.1:{free_port()}"),
+                        stable_seconds=3600, poll_seconds=0.05, **defaults)
+        settings.update(overrides)
+        started.append(Running(ListenerConfig(**settings)))
+        return started[-1].listener, port
+
+    try:
+        yield start
+    finally:
+        for running in started:
+            running.close()

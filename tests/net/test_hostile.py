@@ -14,7 +14,7 @@ import pydicom
 import pytest
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, generate_uid
 
-from tests.net.conftest import NEUROSEG_AE, flair_study
+from tests.net.conftest import NEUROSEG_AE, flair_study, listeners
 from tests.net.orthanc import free_port
 
 pytest.importorskip("pynetdicom", reason="needs the pacs extra: pip install 'neuroseg[pacs]'")
@@ -30,22 +30,8 @@ PHI = {"PatientName": "Qwertyson^Zelda", "PatientID": "PHI-ID-98765", "PatientBi
 @pytest.fixture
 def node(tmp_path):
     """A clear-text listener that never segments (stable for an hour) unless told; returns (listener, port)."""
-    from neuroseg.net.listen import ListenerConfig
-    from tests.net.test_listen import Running
-
-    started = []
-
-    def start(**overrides):
-        port = free_port()
-        settings = dict(spool=tmp_path / "spool", port=port, peer=parse_peer(f"NOWHERE@127.0.0.1:{free_port()}"),
-                        stable_seconds=3600, poll_seconds=0.05)
-        settings.update(overrides)
-        started.append(Running(ListenerConfig(**settings)))
-        return started[-1].listener, port
-
-    yield start
-    for running in started:
-        running.close()
+    with listeners(tmp_path) as start:
+        yield start
 
 
 def associate(port, syntaxes=(ExplicitVRLittleEndian,)):

@@ -15,14 +15,13 @@ import pydicom
 import pytest
 
 from tests.net.certs import make_certificates
-from tests.net.conftest import NEUROSEG_AE, flair_study
-from tests.net.orthanc import free_port
+from tests.net.conftest import NEUROSEG_AE, flair_study, listeners
 
 pytest.importorskip("pynetdicom", reason="needs the pacs extra: pip install 'neuroseg[pacs]'")
 
 from neuroseg.errors import InputError  # noqa: E402
-from neuroseg.net.address import parse_peer  # noqa: E402
 from neuroseg.net.tls import TlsFiles, client_context, server_context  # noqa: E402
+from tests.net.test_listen import wait_for as listen_wait_for  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -33,24 +32,8 @@ def certs(tmp_path_factory):
 @pytest.fixture
 def node(tmp_path, certs):
     """Start a listener (mutual TLS by default); returns (listener, port)."""
-    from tests.net.test_listen import Running
-
-    started = []
-
-    def start(**overrides):
-        from neuroseg.net.listen import ListenerConfig
-
-        port = free_port()
-        settings = dict(spool=tmp_path / "spool", port=port, peer=parse_peer(f"NOWHERE@127.0.0.1:{free_port()}"),
-                        stable_seconds=3600, poll_seconds=0.05,
-                        tls=TlsFiles(ca=certs.ca, cert=certs.server.cert, key=certs.server.key))
-        settings.update(overrides)
-        started.append(Running(ListenerConfig(**settings)))
-        return started[-1].listener, port
-
-    yield start
-    for running in started:
-        running.close()
+    with listeners(tmp_path, tls=TlsFiles(ca=certs.ca, cert=certs.server.cert, key=certs.server.key)) as start:
+        yield start
 
 
 def tls_store(files, port, *, ca=None, cert=None, key=None, ae_title="ORTHANC", called=NEUROSEG_AE,
@@ -79,13 +62,7 @@ def audit_lines(tmp_path):
 
 
 def wait_for(condition, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    pytest.fail("timed out")
+    return listen_wait_for(condition, timeout, what="the audit trail")
 
 
 # --- TLS contexts ---
