@@ -107,7 +107,7 @@ def main():
 def compare_recipes(args):
     """The v2 step before and after the cheaper-step levers, alternating rounds, one run."""
     from neuroseg.models.strided import StridedResUNet
-    from neuroseg.training.train import native_bf16, training_autocast
+    from neuroseg.models.precision import autocast as training_autocast, native_bf16
 
     cpu = torch.device("cpu")
     bf16 = native_bf16(cpu)

@@ -260,6 +260,8 @@ def evaluate(
     variants: bool = typer.Option(False, "--variants", help="Print every post-processing variant, not just the "
                                                            "model's own."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    precision: Optional[str] = typer.Option(None, "--precision", help="auto (bf16 where the device has it "
+                                            "natively), bf16 or fp32 (default: what the model's metadata says)."),
 ):
     """Per-patient 3D Dice and slice-level detection of a model (or of k fold models) over labelled cases."""
     import time
@@ -273,9 +275,9 @@ def evaluate(
     progress = lambda items: _track(items, "Evaluating")
     if folds:
         results = cross_validate(data, models_dir, folds, device, _fold_trainer(data, folds, epochs, device, console),
-                                 progress=progress, flip_tta=tta)
+                                 progress=progress, flip_tta=tta, precision=precision)
     else:
-        results = evaluate_model(data, model, cases, device, flip_tta=tta, progress=progress)
+        results = evaluate_model(data, model, cases, device, flip_tta=tta, progress=progress, precision=precision)
     console.print(format_summary(results, variants), highlight=False, soft_wrap=True)
     for warning in results.get("warnings", []):
         console.print(f"[bold yellow]warning:[/] {warning}", soft_wrap=True)

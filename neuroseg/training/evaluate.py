@@ -71,11 +71,11 @@ def evaluate_case(segmenter, image: Volume, label: Volume, flip_tta: bool = Fals
 
 
 def evaluate_model(data, model=None, cases: str = "validation", device: str = "auto", flip_tta: bool = True,
-                   progress=None) -> dict:
+                   progress=None, precision: str | None = None) -> dict:
     from neuroseg.inference import Segmenter
     from neuroseg.io.datasets import find_labelled_cases
 
-    segmenter = Segmenter(model, device=device)
+    segmenter = Segmenter(model, device=device, precision=precision)
     loaders = dict(find_labelled_cases(data))
     chosen = select_cases(loaders, segmenter.model.metadata, cases)
     warnings = _seen_in_training(chosen, segmenter.model.metadata)
@@ -89,7 +89,8 @@ def evaluate_model(data, model=None, cases: str = "validation", device: str = "a
         if flip_tta:
             result["variants"].update(evaluate_case(segmenter, case.image, case.label, True)["variants"])
         results[case_id] = result
-    return {"model": str(segmenter.model.path), "data": str(data), "cases": results, "warnings": warnings,
+    return {"model": str(segmenter.model.path), "data": str(data), "precision": "bf16" if segmenter.bf16 else "fp32",
+            "cases": results, "warnings": warnings,
             "summary": summarise(results), "default_variant": default_variant(segmenter.model.metadata)}
 
 
@@ -178,7 +179,7 @@ def format_summary(results: dict, all_variants: bool = False) -> str:
 
 
 def cross_validate(data, models_dir, folds: int = 5, device: str = "auto", train=None, progress=None,
-                   flip_tta: bool = True) -> dict:
+                   flip_tta: bool = True, precision: str | None = None) -> dict:
     """Evaluate fold models ``models_dir/fold<k>`` on their own validation patients.
 
     ``train(fold, folder)`` is called for a fold whose model folder is missing, so the
@@ -195,7 +196,8 @@ def cross_validate(data, models_dir, folds: int = 5, device: str = "auto", train
         split_seeds.add(_check_fold_model(folder, k, folds))
         if len(split_seeds) > 1:
             raise InputError(f"{models_dir}: the fold models were split with different seeds ({sorted(split_seeds)})")
-        result = evaluate_model(data, folder, "validation", device, flip_tta=flip_tta, progress=progress)
+        result = evaluate_model(data, folder, "validation", device, flip_tta=flip_tta, progress=progress,
+                                precision=precision)
         defaults.add(result["default_variant"])
         per_fold.append(result["summary"])
         pooled.update(result["cases"])
