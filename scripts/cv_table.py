@@ -6,6 +6,9 @@ For each recipe and post-processing variant: per-patient Dice (mean, median), tu
 missed entirely (Dice 0), the mean Dice of tumours under 5 mL, and slice sensitivity/specificity,
 pooled over the patients of every fold given. The issue's goals are printed beside them.
 Works with some folds only: the table says which folds it pools.
+Two recipes over the same patients are also compared pair-wise (``paired``): for every variant both
+have, the difference of the pooled mean Dice and the largest per-patient difference (e.g. bf16
+against fp32 inference of the same fold models).
 """
 
 from __future__ import annotations
@@ -67,6 +70,23 @@ def table(recipes: dict[str, list[Path]]) -> dict:
     return out
 
 
+def paired(first: dict, second: dict) -> dict | None:
+    """``second`` minus ``first`` per shared variant, when both cover the same patients."""
+    if set(first) != set(second):
+        return None
+    names = sorted(set.intersection(*(set(c["variants"]) for c in (*first.values(), *second.values()))))
+    rows = {}
+    for name in names:
+        a = np.array([first[case]["variants"][name]["dice"] for case in sorted(first)])
+        b = np.array([second[case]["variants"][name]["dice"] for case in sorted(first)])
+        rows[name] = {"mean_difference": round(float(b.mean() - a.mean()), 4),
+                      "largest_patient_difference": round(float(np.abs(b - a).max()), 4)}
+    means = [row["mean_difference"] for row in rows.values()]
+    return {"variants": len(rows), "mean_difference_range": [min(means), max(means)],
+            "largest_patient_difference": max(row["largest_patient_difference"] for row in rows.values()),
+            "per_variant": rows}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("recipes", nargs="+", help="NAME=fold0.json,fold1.json,...")
@@ -77,6 +97,9 @@ def main():
         name, _, files = item.partition("=")
         recipes[name] = [Path(f) for f in files.split(",") if f]
     result = table(recipes)
+    if len(recipes) == 2:
+        first, second = (pooled(files)["cases"] for files in recipes.values())
+        result["paired"] = paired(first, second)
     print(GOALS)
     for name, recipe in result["recipes"].items():
         for label in ("default", "best"):
@@ -85,6 +108,11 @@ def main():
                   f"{recipe['patients']:3d} patients  Dice {row['dice_mean']:.3f}/{row['dice_median']:.3f}  "
                   f"missed>1mL {row['missed_over_1ml']}  <5mL {row['small_dice_mean']}  "
                   f"sens {row['slice_sensitivity']:.3f} spec {row['slice_specificity']:.3f}")
+    if result.get("paired"):
+        pair = result["paired"]
+        low, high = pair["mean_difference_range"]
+        print(f"paired ({' - '.join(reversed(list(recipes)))}) over {pair['variants']} shared variants: pooled mean Dice "
+              f"difference {low:+.4f} to {high:+.4f}; largest per-patient difference {pair['largest_patient_difference']:.4f}")
     if args.output:
         args.output.write_text(json.dumps(result, indent=1) + "\n")
         print(f"wrote {args.output}")
