@@ -11,10 +11,13 @@ from neuroseg.export.writer import MASK_FILE, PROBABILITIES_FILE, QC_FILE, REPOR
 
 # BIDS derivatives: a segmentation mask is ``<source entities>[_desc-<label>]_mask``; a probability map
 # ``_probseg``. The report and QC picture keep the same entities (listed in the dataset's .bidsignore).
+# The mesh files are named here, not imported, so that batch's paths load no mesh or DICOM code; the
+# Encapsulated STL (stl.dcm) is the same surface as surface.stl, in DICOM: surface.dcm.
 BIDS_DESC = "tumour"
 BIDS_SUFFIXES = {MASK_FILE: "mask.nii.gz", PROBABILITIES_FILE: "probseg.nii.gz", QC_FILE: "qc.png",
                  REPORT_FILE: "report.json", SEG_FILE: "seg.dcm", VIEWER_FILE: "viewer.html",
-                 "tumour.stl": "surface.stl", "tumour.obj": "surface.obj", "tumour.gii": "surface.gii"}
+                 "tumour.stl": "surface.stl", "tumour.obj": "surface.obj", "tumour.gii": "surface.gii",
+                 "stl.dcm": "surface.dcm"}
 MASK_SIDECAR = "mask.json"
 STAGING_PREFIX = ".neuroseg-staging-"  # a BIDS case's outputs are written here, then renamed to their names
 

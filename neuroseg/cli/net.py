@@ -107,6 +107,13 @@ def _destination(to: Optional[str], dicomweb: Optional[str], net: Network, optio
     return None, web_client(dicomweb, net.auth(), tls=net.tls())
 
 
+def _require_mesh_extra() -> None:
+    """--mesh's one line when scikit-image or trimesh is missing, said before any network work."""
+    from neuroseg.export.mesh import require_mesh_extra
+
+    require_mesh_extra()
+
+
 def register(app, friendly_errors) -> None:
     """Add the ``send``, ``pull`` and ``listen`` commands to ``app``."""
 
@@ -148,12 +155,20 @@ def register(app, friendly_errors) -> None:
         model: Optional[Path] = typer.Option(None, "--model", help="A model folder for --run."),
         device: str = typer.Option("auto", "--device", help="auto, cpu or cuda (for --run)."),
         force: bool = typer.Option(False, "--force", help="Overwrite --run's outputs."),
+        mesh: bool = typer.Option(False, "--mesh", help="With --run: also write the tumour surface (tumour.stl/.obj "
+                                  "in LPS mm, tumour.gii in RAS mm) and stl.dcm beside seg.dcm."),
         net: Network = None,  # the shared network options (network_options)
     ):
         """Fetch a study by DICOMweb or C-FIND + C-GET into a folder that `run` and `batch` read."""
         from neuroseg.net import require_pacs
 
         require_pacs("pull")
+        if mesh and run_into is None:
+            from neuroseg.errors import InputError
+
+            raise InputError("--mesh needs --run: the surface is made from the run's mask")
+        if mesh:  # refused before the study is fetched, not after
+            _require_mesh_extra()
         from neuroseg.net.address import check_ae_title
         from neuroseg.net.pull import pull_study
 
@@ -163,7 +178,7 @@ def register(app, friendly_errors) -> None:
         if run_into is not None:
             from neuroseg.cli.console import segment_into
 
-            segment_into(folder, run_into, model=model, device=device, output_format="both", force=force)
+            segment_into(folder, run_into, model=model, device=device, output_format="both", force=force, mesh=mesh)
 
     @app.command()
     @friendly_errors
@@ -188,12 +203,16 @@ def register(app, friendly_errors) -> None:
                                                                          "destination that was down."),
         model: Optional[Path] = typer.Option(None, "--model", help="A model folder (default: the shipped model)."),
         device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+        mesh: bool = typer.Option(False, "--mesh", help="Also write each study's tumour surface (tumour.stl/.obj, "
+                                  "tumour.gii) and send stl.dcm (Encapsulated STL) after the SEG."),
         net: Network = None,  # the shared network options (network_options)
     ):
         """Run as a DICOM node: receive studies, segment each study's FLAIR, send the SEG on. Stop with SIGTERM."""
         from neuroseg.net import require_pacs
 
         require_pacs("listen")
+        if mesh:  # refused at start, not as a failure of every study
+            _require_mesh_extra()
         from neuroseg.net.address import check_ae_title
         from neuroseg.net.listen import Listener, ListenerConfig
 
@@ -202,7 +221,7 @@ def register(app, friendly_errors) -> None:
                                 allow=list(allow), allow_subjects=list(allow_subject), tls=net.tls(),
                                 audit_log=audit_log, idle_timeout=idle_timeout, peer=peer, client=client,
                                 stable_seconds=stable_seconds, max_spool_bytes=int(max_spool_mb * 2**20),
-                                retry_seconds=retry_seconds)
+                                retry_seconds=retry_seconds, mesh=mesh)
         from neuroseg.inference import Segmenter
 
         Listener(config, Segmenter(model, device=device)).serve()

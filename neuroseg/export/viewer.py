@@ -7,7 +7,9 @@ filled or as its outline (both precomputed here, each an overlay layer); an opac
 axial / coronal / sagittal / all-three views are offered. The crosshair starts on the tumour.
 When a tumour mesh was written (``--mesh``), the page also carries tumour.gii (scanner RAS mm, the
 convention NiiVue draws volumes in) and offers a 3D view: the mesh in the rendered head, seen through it
-(NiiVue's mesh x-ray), with its own opacity slider; in the 2D views its cut is drawn as a line.
+(NiiVue's mesh x-ray), with its own opacity slider. In the 2D views its cut is drawn as a line: the page
+computes where the three planes through the crosshair cut the surface and draws those segments as flat
+ribbons lying in the planes (see ``cutRibbons`` in the script for why NiiVue cannot draw the cut itself).
 When the input checks warned (or a run was forced past a refusal), a banner above the images
 says so, one line per flagged finding; it is plain HTML, so it shows even where WebGL does not.
 
@@ -37,8 +39,11 @@ VIEWS = ("multiplanar", "axial", "coronal", "sagittal", "render")
 MASK_COLOUR = "red"  # a NiiVue colormap; the screenshot test looks for it
 MESH_RGBA = (40, 220, 90, 255)  # green: apart from the mask's red and the banner's yellow (screenshot tests)
 MESH_OPACITY = 0.8
-MESH_XRAY = 0.4  # how much of the mesh shows through the rendered head in the 3D view
-MESH_SLAB_MM = 1.0  # the 2D views draw the mesh within this distance of the slice: its cut, a line
+MESH_XRAY = 1.0  # how much of the mesh shows through the rendered head in the 3D view: all of it (at 0.4
+# the head hid most of it; the head is there for orientation, the tumour is what the pane is for)
+MESH_SLAB_MM = 0.05  # the 2D views draw meshes within this distance of the slice: the cut's ribbons (in the
+# plane) and next to nothing of the surface itself, whose steep walls there would draw as dark slivers
+MESH_LINE_FRACTION = 0.005  # the cut's width, of the scan's largest extent: ~2 pixels in a pane showing it all
 BANNER_COLOUR = "#ffcc00"  # the input-check banner's background: not the mask's red (the screenshot test)
 
 
@@ -129,6 +134,13 @@ def page_data(result) -> dict:
     }
 
 
+def mesh_settings(image) -> dict:
+    """How the page draws the mesh: colour, opacity, x-ray, the 2D slab and the cut's line width (mm)."""
+    extent = float(np.max(np.asarray(image.array.shape[:3]) * np.asarray(image.spacing)))
+    return {"rgba": MESH_RGBA, "opacity": MESH_OPACITY, "xray": MESH_XRAY, "slab_mm": MESH_SLAB_MM,
+            "line_mm": round(MESH_LINE_FRACTION * extent, 3)}
+
+
 @functools.cache
 def niivue_bundle() -> str:
     """The vendored NiiVue build (2.3 MB, in every page), read once per process."""
@@ -147,8 +159,7 @@ def page_parts(result, mesh_file=None) -> list[str]:
     if mesh_file is not None:
         images["mesh"] = base64.b64encode(Path(mesh_file).read_bytes()).decode("ascii")
     settings = {"window": [low, high], "colour": MASK_COLOUR, "views": VIEWS, **page_data(result),
-                "mesh": {"rgba": MESH_RGBA, "opacity": MESH_OPACITY, "xray": MESH_XRAY, "slab_mm": MESH_SLAB_MM}
-                if mesh_file is not None else None}
+                "mesh": mesh_settings(image) if mesh_file is not None else None}
     head = _HEAD.format(title=html.escape(f"neuroseg: {settings['source']}"), niivue_version=NIIVUE_VERSION,
                         banner_colour=BANNER_COLOUR, banner=banner_html(input_check_lines(result.report or {})),
                         mesh_controls=_MESH_CONTROLS.format(opacity=round(MESH_OPACITY * 100))
@@ -203,6 +214,7 @@ const layers = {};
 function setView(name) {
   const types = {multiplanar: nv.sliceTypeMultiplanar, axial: nv.sliceTypeAxial,
                  coronal: nv.sliceTypeCoronal, sagittal: nv.sliceTypeSagittal, render: nv.sliceTypeRender};
+  if (layers.cut) layers.cut.visible = name !== 'render';  // the 3D view shows the whole surface instead
   nv.setSliceType(types[name] ?? nv.sliceTypeMultiplanar);
   document.getElementById('view').value = name in types ? name : 'multiplanar';
 }
@@ -217,17 +229,85 @@ function setMeshOpacity() {
   if (!layers.mesh) return;
   const opacity = Number(document.getElementById('mesh-opacity').value) / 100;
   nv.setMeshProperty(layers.mesh.id, 'opacity', opacity);
-  nv.opts.meshXRay = SETTINGS.mesh.xray * opacity;  // at 0 the mesh is gone from the 3D view too
+  nv.setMeshProperty(layers.cut.id, 'opacity', opacity);
   document.getElementById('mesh-opacity-value').textContent = Math.round(opacity * 100) + ' %';
   nv.drawScene();
+}
+// NiiVue draws a mesh in a 2D view as its triangles within a thin slab round the slice, projected onto the
+// slice. A tumour's wall crosses a slice nearly at right angles (5 mm slices make it steep), so those
+// triangles are seen edge-on and cover no pixel: the cut would not show. So the cut is computed here, where
+// the three planes through the crosshair cross the surface, and each segment is drawn as a flat ribbon
+// lying in its plane (face-on in its own 2D view, edge-on and so unseen in the other two).
+function cutRibbons(pts, tris, centre, half) {
+  const verts = [], faces = [];
+  for (let axis = 0; axis < 3; axis++) {
+    for (let t = 0; t < tris.length; t += 3) {
+      const ends = [];
+      for (let e = 0; e < 3; e++) {
+        const a = 3 * tris[t + e], b = 3 * tris[t + (e + 1) % 3];
+        const da = pts[a + axis] - centre[axis], db = pts[b + axis] - centre[axis];
+        if ((da < 0) === (db < 0)) continue;  // this edge does not cross the plane
+        const f = da / (da - db);
+        ends.push([0, 1, 2].map(i => i === axis ? centre[axis] : pts[a + i] + f * (pts[b + i] - pts[a + i])));
+      }
+      if (ends.length === 2) addRibbon(verts, faces, ends[0], ends[1], axis, half);
+    }
+  }
+  return {pts: new Float32Array(verts), tris: new Uint32Array(faces)};
+}
+function addRibbon(verts, faces, p, q, axis, half) {
+  // the segment p-q, lengthened and widened by `half` mm in its plane (so neighbours overlap at the joins),
+  // once in each winding: NiiVue culls back faces, and which side faces the viewer depends on the view
+  const u = (axis + 1) % 3, v = (axis + 2) % 3;
+  const length = Math.hypot(q[u] - p[u], q[v] - p[v]) || 1;
+  const along = [0, 0, 0], side = [0, 0, 0];
+  along[u] = (q[u] - p[u]) / length * half; along[v] = (q[v] - p[v]) / length * half;
+  side[u] = -along[v]; side[v] = along[u];
+  const corner = (x, a, s) => x.map((c, i) => c + a * along[i] + s * side[i]);
+  const corners = [corner(p, -1, 1), corner(p, -1, -1), corner(q, 1, -1), corner(q, 1, 1)];
+  for (const order of [[0, 1, 2, 0, 2, 3], [0, 2, 1, 0, 3, 2]]) {
+    const base = verts.length / 3;
+    for (const c of corners) verts.push(...c);
+    for (const i of order) faces.push(base + i);
+  }
+}
+function applied(matrix, pts) {
+  // a gl-matrix mat4 (column-major) applied to packed x, y, z points
+  const out = new Float32Array(pts.length);
+  for (let i = 0; i < pts.length; i += 3) {
+    for (let r = 0; r < 3; r++) {
+      out[i + r] = matrix[r] * pts[i] + matrix[4 + r] * pts[i + 1] + matrix[8 + r] * pts[i + 2] + matrix[12 + r];
+    }
+  }
+  return out;
+}
+function updateCut() {
+  if (!layers.cut) return;
+  // NiiVue shows an oblique scan's 2D slices along its voxel axes ('ortho' mm, the space of frac2mm's
+  // crosshair): the cut is taken there and mapped back to scanner mm, where mesh vertices live
+  const volume = nv.volumes[0];
+  layers.orthoPts ??= applied(volume.mm2ortho, layers.mesh.pts);
+  const centre = nv.frac2mm(nv.scene.crosshairPos);
+  const cut = cutRibbons(layers.orthoPts, layers.mesh.tris, centre, SETTINGS.mesh.line_mm / 2);
+  const none = cut.tris.length === 0;  // the planes miss the tumour: one triangle of no area, on it
+  const first = layers.mesh.pts.slice(0, 3);
+  layers.cut.pts = none ? new Float32Array([...first, ...first, ...first]) : applied(volume.obliqueRAS, cut.pts);
+  layers.cut.tris = none ? new Uint32Array([0, 1, 2]) : cut.tris;
+  layers.cut.updateMesh(nv.gl);
 }
 async function addMesh() {
   // tumour.gii: scanner RAS mm, the space NiiVue places the volumes in, so no transform is needed
   const bytes = Uint8Array.from(atob(IMAGES.mesh), c => c.charCodeAt(0));
-  layers.mesh = await niivue.NVMesh.readMesh(bytes.buffer, 'tumour.gii', nv.gl, SETTINGS.mesh.opacity,
-                                             new Uint8Array(SETTINGS.mesh.rgba));
+  const rgba = new Uint8Array(SETTINGS.mesh.rgba);
+  layers.mesh = await niivue.NVMesh.readMesh(bytes.buffer, 'tumour.gii', nv.gl, SETTINGS.mesh.opacity, rgba);
+  const first = layers.mesh.pts.slice(0, 3);
+  layers.cut = new niivue.NVMesh(new Float32Array([...first, ...first, ...first]), new Uint32Array([0, 1, 2]),
+                                 'cut', rgba, SETTINGS.mesh.opacity, true, nv.gl);
   nv.opts.meshThicknessOn2D = SETTINGS.mesh.slab_mm;
+  nv.opts.meshXRay = SETTINGS.mesh.xray;  // fixed: NiiVue's x-ray pass scales by the mesh's opacity (the slider)
   nv.addMesh(layers.mesh);
+  nv.addMesh(layers.cut);
+  nv.onLocationChange = updateCut;
 }
 async function show() {
   nv.attachTo('gl');
@@ -243,8 +323,9 @@ async function show() {
   nv.addVolume(layers.outline);
   if (SETTINGS.mesh) await addMesh();
   if (SETTINGS.centre_mm) {
-    nv.scene.crosshairPos = nv.mm2frac(SETTINGS.centre_mm);
+    nv.scene.crosshairPos = nv.mm2frac(SETTINGS.centre_mm, 0, true);  // true: scanner mm, also when oblique
   }
+  updateCut();
   setView(window.location.hash.slice(1) || 'multiplanar');
   setMask();
   setMeshOpacity();

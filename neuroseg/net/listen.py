@@ -62,6 +62,7 @@ class ListenerConfig:
     max_spool_bytes: int = 10 * 2**30
     retry_seconds: float = 30.0
     poll_seconds: float = 0.2
+    mesh: bool = False  # also write the tumour surface; its stl.dcm is sent after the SEG
 
 
 def log(message: str, level: int = logging.INFO) -> None:
@@ -267,7 +268,8 @@ class Listener:
             series = self._flair_series(scan_dicom(self.incoming / study), study)
             log(f"study {study}: quiet for {self.config.stable_seconds:g} s; segmenting series {series.uid}")
             result = self.segmenter.segment(series.load())
-            write_outputs(result, self.results / study, force=True, output_format="both", viewer=False)
+            write_outputs(result, self.results / study, force=True, output_format="both", viewer=False,
+                          mesh=self.config.mesh)
         except NeurosegError as error:
             self.states.set(study, FAILED, error=first_line(error))
             self._audit_study(study, "failed", reason=first_line(error))

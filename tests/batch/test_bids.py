@@ -136,3 +136,22 @@ def test_without_pybids_a_bids_dataset_says_what_to_install(tmp_path, monkeypatc
     monkeypatch.setitem(sys.modules, "bids", None)
     with pytest.raises(NeurosegError, match=r"is a BIDS dataset; reading one needs pybids: pip install"):
         run_batch(root, tmp_path / "out")
+
+
+def test_every_output_has_a_bids_name_with_the_case_entities():
+    """Each file a case can write (the DICOM ones and the meshes, stl.dcm included) gets the case's BIDS
+    prefix: an unprefixed name would be shared by every FLAIR of the subject's folder."""
+    from neuroseg.batch.cases import Case
+    from neuroseg.batch.paths import case_paths
+    from neuroseg.export.dicom_stl import STL_DICOM_FILE
+    from neuroseg.export.writer import output_names
+
+    prefix = "sub-01_ses-1_acq-2d"
+    case = Case(prefix, "in.nii.gz", "nifti", bids={"folder": "sub-01/ses-1/anat", "prefix": prefix})
+    paths = case_paths(case, Path("out"))
+    standard = set(output_names("both", probabilities=True, mesh=True)) | set(output_names("nifti", mesh=True))
+    assert STL_DICOM_FILE in standard
+    names = {name: paths.name(name) for name in standard}
+    assert all(name.startswith(f"{prefix}_desc-tumour_") for name in names.values()), names
+    assert len(set(names.values())) == len(names)
+    assert paths.path(STL_DICOM_FILE) == Path("out/sub-01/ses-1/anat") / f"{prefix}_desc-tumour_surface.dcm"

@@ -124,6 +124,26 @@ def test_orthanc_forwards_a_study_and_the_seg_comes_back(tmp_path, orthanc, list
     print(f"study forwarded -> SEG stored in Orthanc: {seconds:.2f} s")
 
 
+@pytest.mark.slow  # Orthanc forwards a study, the node segments, meshes and sends: 5-8 s here
+def test_listen_with_mesh_writes_the_surfaces_and_sends_the_stl_after_the_seg(tmp_path, orthanc, listening):
+    """What holds: with ``mesh`` (``listen --mesh``) the study's results hold tumour.stl/.obj/.gii and stl.dcm,
+    and Orthanc holds the SEG and the Encapsulated STL (M3D) of that study, once each."""
+    pytest.importorskip("skimage", reason="needs the mesh extra: pip install 'neuroseg[mesh]'")
+    files, study = flair_study(tmp_path / "source")
+    orthanc.upload(files)
+    listening(mesh=True)
+    orthanc.rest("POST", f"/modalities/{NEUROSEG_AE}/store", data=orthanc.study_id(study["study_uid"]))
+    wait_for(lambda: state(tmp_path / "spool", study["study_uid"]) == SENT, what="the study to be sent")
+    results = tmp_path / "spool" / "results" / study["study_uid"]
+    meshes = ["tumour.stl", "tumour.obj", "tumour.gii", "stl.dcm"]
+    assert all((results / name).stat().st_size > 0 for name in meshes)
+    assert set(meshes) <= set(json.loads((results / "report.json").read_text())["files"])
+    stl = pydicom.dcmread(results / "stl.dcm", stop_before_pixels=True)
+    stored = wait_for(lambda: orthanc.instances(study["study_uid"], "M3D"), what="the STL in Orthanc")
+    assert [item["MainDicomTags"]["SOPInstanceUID"] for item in stored] == [stl.SOPInstanceUID]
+    assert len(orthanc.instances(study["study_uid"], "SEG")) == 1
+
+
 def test_destination_down_then_up(tmp_path, listening, listener_port):
     """What holds: while the destination is down the study stays queued (retried); once up, it is sent once."""
     dicom_port = free_port()

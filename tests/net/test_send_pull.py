@@ -163,3 +163,40 @@ def test_pull_run_segments_the_pulled_study_as_run_does(tmp_path, orthanc, store
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert set(report["files"]) >= {"seg.dcm", "mask.nii.gz", "qc.png", "viewer.html", "report.json"}
     assert report["input"]["format"] == "dicom" and report["input_checks"]["forced"] is False
+
+
+def test_pull_mesh_without_run_is_refused_in_one_line_before_any_network(tmp_path, capsys):
+    code = main(["pull", "--dicomweb", "http://127.0.0.1:1/dicom-web", "--study", "1.2.3",
+                 "-o", str(tmp_path / "pulled"), "--mesh"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.strip() == "neuroseg: error: --mesh needs --run: the surface is made from the run's mask"
+    assert not (tmp_path / "pulled").exists()
+
+
+@pytest.mark.slow  # an Orthanc pull, a segmentation and a mesh: 38 s on a busy 2-core machine
+def test_pull_run_mesh_writes_the_surfaces_and_the_encapsulated_stl(tmp_path, orthanc, stored_study, capsys,
+                                                                    monkeypatch):
+    """`pull --run OUT --mesh`: OUT holds tumour.stl/.obj/.gii and stl.dcm (the same STL, in the pulled study),
+    all listed in the report. The bright model stands in for the shipped one (a known tumour, in seconds)."""
+    import json
+
+    pytest.importorskip("skimage", reason="needs the mesh extra: pip install 'neuroseg[mesh]'")
+    import neuroseg.inference
+    from tests.conftest import bright_model
+
+    real = neuroseg.inference.Segmenter
+    monkeypatch.setattr(neuroseg.inference, "Segmenter", lambda model, **options: real(bright_model(), **options))
+    files, study_uid = stored_study
+    out = tmp_path / "out"
+    code = main(["pull", "--dicomweb", orthanc.dicomweb, "--user", USER, "--password", PASSWORD,
+                 "--study", study_uid, "-o", str(tmp_path / "pulled"), "--run", str(out), "--mesh", "--device", "cpu"])
+    output = capsys.readouterr()
+    assert code == 0, output.err
+    report = json.loads((out / "report.json").read_text())
+    meshes = {"tumour.stl", "tumour.obj", "tumour.gii", "stl.dcm"}
+    assert report["tumour_found"] and meshes <= set(report["files"])
+    assert all((out / name).stat().st_size > 0 for name in meshes)
+    assert report["mesh"]["lesions"] and not report["mesh"]["lesions"][0]["failures"]
+    stl = pydicom.dcmread(out / "stl.dcm")
+    assert stl.Modality == "M3D" and stl.StudyInstanceUID == study_uid
+    assert bytes(stl.EncapsulatedDocument) == (out / "tumour.stl").read_bytes()
