@@ -23,6 +23,19 @@ def choose_slices(mask_working: np.ndarray, n_tiles: int = MAX_TILES) -> list[in
     return sorted({int(pool[i]) for i in np.linspace(0, pool.size - 1, count).round().astype(int)})
 
 
+def display_window(array: np.ndarray) -> tuple[float, float]:
+    """The 1st-99.5th percentile of the voxels that are not background, a FLAIR window that ignores a
+    few hot voxels; the QC picture's and the viewer page's. Background is the lowest value, or 0 (a
+    z-scored skull-stripped scan has tissue below 0); such scans are mostly background. A sample of
+    a million voxels sets a display window as well as all of them."""
+    values = np.asarray(array).ravel()[:: max(1, np.asarray(array).size // 1_000_000)]
+    tissue = values[(values > values.min()) & (values != 0)] if values.size else values
+    if tissue.size == 0:
+        return 0.0, 1.0
+    low, high = np.percentile(tissue, [1, 99.5])
+    return float(low), float(high if high > low else low + 1)
+
+
 def render_qc(result, path) -> Path:
     """Write a PNG grid; anterior at the top, the patient's right on the image's left."""
     from PIL import Image, ImageDraw
@@ -34,8 +47,7 @@ def render_qc(result, path) -> Path:
     working = reorientation.apply_volume(result.image)
     image = working.array
     mask = reorientation.apply(result.mask.array) > 0
-    tissue = image[image > image.min()]  # skull-stripped scans are mostly background
-    low, high = np.percentile(tissue if tissue.size else image, [1, 99.5])
+    low, high = display_window(image)
     spacing = working.spacing
     width_mm, height_mm = image.shape[0] * spacing[0], image.shape[1] * spacing[1]
     scale = TILE / max(width_mm, height_mm)

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from neuroseg.export.qc import display_window
 from neuroseg.io.atomic import atomic_path, atomic_write_text
 
 VIEWER_FILE = "viewer.html"
@@ -72,15 +73,6 @@ def outline(mask: np.ndarray) -> np.ndarray:
 
     mask = mask > 0
     return (mask & ~ndimage.binary_erosion(mask)).astype(np.uint8)
-
-
-def display_window(array: np.ndarray) -> tuple[float, float]:
-    """The 1st-99.5th percentile of the non-zero voxels: a FLAIR window that ignores a few hot voxels."""
-    values = array[array != 0]
-    if values.size == 0:
-        return 0.0, 1.0
-    low, high = np.percentile(values, [1, 99.5])
-    return float(low), float(high if high > low else low + 1)
 
 
 def tumour_centre_mm(mask) -> list[float] | None:

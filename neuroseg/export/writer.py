@@ -47,6 +47,18 @@ def output_names(output_format: str = "nifti", probabilities: bool = False, view
     return names
 
 
+def _beside(function, *args):
+    """``function(*args)`` started in a thread of its own, in this context (so its files join the
+    caller's ``all_or_nothing``); ``.result()`` waits for it and raises what it raised."""
+    import contextvars
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(max_workers=1)
+    future = pool.submit(contextvars.copy_context().run, function, *args)
+    pool.shutdown(wait=False)  # the thread ends with its one task
+    return future
+
+
 def write_outputs(result, folder, force: bool = False, probabilities: bool = False,
                   output_format: str = "nifti", viewer: bool = True, secondary_capture: bool = False,
                   listed_as: dict | None = None, also_listed=(), mesh: bool = False) -> list[Path]:
@@ -55,6 +67,8 @@ def write_outputs(result, folder, force: bool = False, probabilities: bool = Fal
     ``listed_as``: the name each file will have where the caller moves it (batch's BIDS names), as the
     report lists it; ``also_listed``: files the caller writes beside them, listed too.
     """
+    from concurrent.futures import wait
+
     from neuroseg.export.nifti import write_nifti
     from neuroseg.export.qc import render_qc
     from neuroseg.inference.report import build_report
@@ -81,27 +95,34 @@ def write_outputs(result, folder, force: bool = False, probabilities: bool = Fal
             if result.probabilities is None:
                 raise InputError("Probabilities were not kept; segment with keep_probabilities=True")
             written.append(write_nifti(result.probabilities, folder / PROBABILITIES_FILE, np.float32))
-        written.append(render_qc(result, folder / QC_FILE))
+        # The QC picture is drawn in a second thread while this one writes the mesh and the page: both
+        # spend their time in numpy, zlib and PIL, which let go of the GIL (one core each).
+        picture, place = _beside(render_qc, result, folder / QC_FILE), len(written)
+        try:
+            mesh_section = None
+            if mesh:  # before the viewer, which shows tumour.gii in its 3D pane
+                from neuroseg.export.mesh import GIFTI_FILE, write_tumour_mesh
+
+                paths, mesh_section = write_tumour_mesh(result.mask, folder)
+                written += paths
+                if SEG_FILE in names:
+                    from neuroseg.export.dicom_stl import STL_DICOM_FILE, write_encapsulated_stl
+                    from neuroseg.export.mesh import STL_FILE
+
+                    written.append(write_encapsulated_stl(result, folder / STL_FILE, folder / STL_DICOM_FILE))
+            if viewer:
+                from neuroseg.export.viewer import write_viewer
+
+                written.append(write_viewer(result, folder / VIEWER_FILE,
+                                            mesh_file=folder / GIFTI_FILE if mesh else None))
+        except BaseException:
+            wait([picture])  # its file must land before all_or_nothing takes the others back
+            raise
+        written.insert(place, picture.result())  # listed where it always was, after the mask
         if secondary_capture:
             from neuroseg.export.secondary_capture import write_secondary_capture
 
             written.append(write_secondary_capture(result, folder / QC_FILE, folder / SC_FILE))
-        mesh_section = None
-        if mesh:  # before the viewer, which shows tumour.gii in its 3D pane
-            from neuroseg.export.mesh import GIFTI_FILE, write_tumour_mesh
-
-            paths, mesh_section = write_tumour_mesh(result.mask, folder)
-            written += paths
-            if SEG_FILE in names:
-                from neuroseg.export.dicom_stl import STL_DICOM_FILE, write_encapsulated_stl
-                from neuroseg.export.mesh import STL_FILE
-
-                written.append(write_encapsulated_stl(result, folder / STL_FILE, folder / STL_DICOM_FILE))
-        if viewer:
-            from neuroseg.export.viewer import write_viewer
-
-            written.append(write_viewer(result, folder / VIEWER_FILE,
-                                        mesh_file=folder / GIFTI_FILE if mesh else None))
         listed_as = listed_as or {}
         listed = [listed_as.get(p.name, p.name) for p in written] + [listed_as.get(REPORT_FILE, REPORT_FILE)]
         listed += list(also_listed)
