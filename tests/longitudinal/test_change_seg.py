@@ -9,43 +9,10 @@ import nibabel as nib
 import numpy as np
 import pydicom
 
-from neuroseg.io import load_volume
 from neuroseg.longitudinal.change_seg import change_content
 from neuroseg.longitudinal.compare import TimePoint, compare_time_points, write_comparison
-from tests.dicom_factory import oblique_affine, write_series
 from tests.export.test_dicom_seg import source_slice_index
-
-SHAPE = (48, 56, 16)
-
-
-def _ball(centre, radius) -> np.ndarray:
-    grid = np.indices(SHAPE).astype(np.float32)
-    return ((grid - np.array(centre, dtype=np.float32)[:, None, None, None]) ** 2).sum(0) < radius ** 2
-
-
-def _head() -> np.ndarray:
-    """A head-like ellipsoid with grey/white-like texture, something for the registration to align."""
-    grid = np.indices(SHAPE).astype(np.float32)
-    middle = (np.array(SHAPE) - 1) / 2
-    head = (((grid - middle[:, None, None, None]) / (np.array(SHAPE)[:, None, None, None] * 0.42)) ** 2).sum(0) < 1
-    i, j, k = grid
-    texture = 30 * np.sin(i / 3.0) * np.cos(j / 4.0) + 10 * np.cos(k / 2.0)
-    return np.where(head, 100 + texture, 0).astype(np.int16)
-
-
-def _visits(tmp_path):
-    """A DICOM baseline on an oblique grid, and a follow-up (the same scan) whose lesions changed: lesion A grew,
-    lesion B went, lesion C is new."""
-    from neuroseg.volume import Volume
-
-    files = write_series(Volume(_head(), oblique_affine()), tmp_path / "baseline", names="shuffled")
-    image = load_volume(tmp_path / "baseline")
-    assert image.meta["format"] == "dicom" and np.allclose(image.affine, oblique_affine(), atol=1e-4)
-    before = _ball((16, 30, 8), 4) | _ball((34, 20, 8), 3)
-    after = _ball((16, 30, 8), 5.5) | _ball((30, 40, 5), 3)
-    baseline = TimePoint(image, image.with_array(before.astype(np.uint8)), {"path": "baseline"})
-    followup = TimePoint(image, image.with_array(after.astype(np.uint8)), {"path": "follow-up"})
-    return baseline, followup, files
+from tests.longitudinal.visits import visits
 
 
 def _dciodvfy_errors(path) -> list[str]:
@@ -56,7 +23,7 @@ def _dciodvfy_errors(path) -> list[str]:
 def test_change_seg_lies_on_the_baseline_series_segment_by_segment(tmp_path):
     import highdicom as hd
 
-    baseline, followup, files = _visits(tmp_path)
+    baseline, followup, files = visits(tmp_path)
     comparison = compare_time_points(baseline, followup)
     assert comparison.registration.trusted, comparison.registration.problems
     written = write_comparison(comparison, tmp_path / "out")
@@ -92,7 +59,7 @@ def test_change_seg_lies_on_the_baseline_series_segment_by_segment(tmp_path):
 def test_a_nifti_baseline_gets_no_change_seg(tmp_path):
     from neuroseg.volume import Volume
 
-    baseline, followup, _ = _visits(tmp_path)
+    baseline, followup, _ = visits(tmp_path)
     image = Volume(baseline.image.array, baseline.image.affine, {"format": "nifti", "path": "x.nii.gz"})
     comparison = compare_time_points(TimePoint(image, baseline.mask, {}), followup)
     names = [p.name for p in write_comparison(comparison, tmp_path / "out")]
