@@ -136,7 +136,7 @@ def page_parts(comparison) -> list[str]:
 
 
 def _legend() -> dict:
-    return {f"{name}_colour": "#%02x%02x%02x" % rgb for name, rgb in CHANGE_COLOURS.items()}
+    return {f"{name}_colour": "#{:02x}{:02x}{:02x}".format(*rgb) for name, rgb in CHANGE_COLOURS.items()}
 
 
 def compare_viewer_html(comparison) -> str:

@@ -88,7 +88,7 @@ def chromium(page, *options, window="900,800"):
         pytest.skip("chromium is not installed (Debian package 'chromium')")
     command = [browser, "--headless", "--no-sandbox", "--enable-unsafe-swiftshader", f"--window-size={window}",
                "--virtual-time-budget=8000", "--enable-logging=stderr", "--v=0", *options]
-    return subprocess.run(command, capture_output=True, text=True, timeout=180, cwd=page.parent)
+    return subprocess.run(command, capture_output=True, text=True, timeout=180, cwd=page.parent, check=False)
 
 
 def screenshot(page, png, address):
