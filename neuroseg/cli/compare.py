@@ -21,7 +21,8 @@ def register(app, friendly_errors) -> None:
                                                   "a DICOM series or study folder, or a neuroseg output folder."),
         followup: Optional[Path] = typer.Argument(None, metavar="FOLLOWUP", help="The later scan, the same kinds."),
         output: Path = typer.Option(..., "-o", "--output", help="Folder for compare.json, change.nii.gz, "
-                                    "compare.png and transform.tfm (with --bids: one folder per pair)."),
+                                    "change.dcm (DICOM baseline), compare.png, compare.html and transform.tfm "
+                                    "(with --bids: one folder per pair)."),
         bids: Optional[Path] = typer.Option(None, "--bids", metavar="DS", help="A BIDS dataset: every subject "
                                             "with two or more sessions, against the first and the previous."),
         model: Optional[Path] = typer.Option(None, "--model", help="A model folder (default: the shipped model)."),

@@ -56,6 +56,30 @@ def mask_on_source_grid(mask, source_affine, source_shape) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class Segment:
+    """One segment of a SEG: the mask value it marks, its label and what it holds. Every segment is a
+    Neoplasm (CATEGORY, PROPERTY_TYPE); ``modifier`` (a SNOMED CT code, meaning) refines it, e.g. how it changed."""
+
+    value: int
+    label: str  # SegmentLabel, at most 64 characters
+    tracking_id: str
+    description: str = ""
+    modifier: tuple | None = None
+
+
+TUMOUR = Segment(1, SEGMENT_LABEL, "neuroseg tumour")
+
+
+@dataclass(frozen=True)
+class Content:
+    """The SEG series' own texts (a viewer lists the series by them)."""
+
+    series_description: str  # at most 64 characters
+    label: str  # ContentLabel: upper case, at most 16 characters
+    description: str  # at most 64 characters
+
+
+@dataclass(frozen=True)
 class Algorithm:
     """What made a segmentation, as its SEG says: the model, and whether its input was not FLAIR."""
 
@@ -63,44 +87,75 @@ class Algorithm:
     input_not_flair: bool = False  # segmented only because the user named the series (--series)
 
 
-def build_dicom_seg(mask, sources, algorithm: Algorithm):
+def tumour_content(algorithm: Algorithm) -> Content:
+    """The texts of the tumour SEG of one scan, which say so when its input did not look like FLAIR."""
+    not_flair = algorithm.input_not_flair
+    description = (NOT_FLAIR_PREFIX if not_flair else "") + f"neuroseg tumour ({algorithm.model_name})"
+    return Content(description[:64], "TUMOR",
+                   NOT_FLAIR_CONTENT if not_flair else "Automatic FLAIR tumour segmentation")
+
+
+def build_dicom_seg(mask, sources, algorithm: Algorithm, segments=(TUMOUR,), content: Content | None = None):
     """A highdicom Segmentation of the ``mask`` Volume over the source images ``sources``.
 
     ``sources``: the pydicom Datasets (headers suffice) of the images the mask was segmented on,
     from files or held in memory, in any order: their geometry is planned as the reader plans it,
     so frame ``n`` of the SEG lies on the source image (or frame) of sorted slice ``n``.
+    ``segments``: one (any non-zero voxel is the tumour) or several, each marking the voxels of its value;
+    segment ``n`` of the SEG is ``segments[n - 1]``.
     """
     import highdicom as hd
-    from pydicom.sr.coding import Code
     from pydicom.uid import generate_uid
 
     from neuroseg._version import __version__
 
     plan = _plan(sources)
-    grid = mask_on_source_grid(mask, plan.affine_ras, plan.shape) > 0
+    grid = _segment_numbers(mask_on_source_grid(mask, plan.affine_ras, plan.shape), segments)
     frames = grid.transpose(2, 1, 0)  # (sorted slice, row, column)
     images, pixel_array = _frames_on_sources(plan, frames)
     ai = hd.AlgorithmIdentificationSequence(
         name="neuroseg", version=__version__, family=_ai_family(), source=f"neuroseg {__version__}",
         parameters={"model": algorithm.model_name})
-    segment = hd.seg.SegmentDescription(
-        segment_number=1, segment_label=SEGMENT_LABEL,
-        segmented_property_category=Code(*CATEGORY), segmented_property_type=Code(*PROPERTY_TYPE),
-        algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC, algorithm_identification=ai,
-        tracking_uid=generate_uid(), tracking_id="neuroseg tumour")
-    not_flair = algorithm.input_not_flair
-    if not_flair:
-        segment.SegmentDescription = NOT_FLAIR_SEGMENT
+    descriptions = [_segment_description(n, segment, ai, algorithm) for n, segment in enumerate(segments, start=1)]
+    content = content or tumour_content(algorithm)
     number = min(as_int(images[0].get("SeriesNumber")) + SERIES_NUMBER_OFFSET, 2**31 - 1)
-    description = (NOT_FLAIR_PREFIX if not_flair else "") + f"neuroseg tumour ({algorithm.model_name})"
     return hd.seg.Segmentation(
         source_images=images, pixel_array=pixel_array, segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
-        segment_descriptions=[segment], series_instance_uid=generate_uid(), series_number=number,
+        segment_descriptions=descriptions, series_instance_uid=generate_uid(), series_number=number,
         sop_instance_uid=generate_uid(), instance_number=1, manufacturer="neuroseg",
         manufacturer_model_name=algorithm.model_name[:64], software_versions=f"neuroseg {__version__}",
-        device_serial_number="none", series_description=description[:64], content_label="TUMOR",
-        content_description=NOT_FLAIR_CONTENT if not_flair else "Automatic FLAIR tumour segmentation",
+        device_serial_number="none", series_description=content.series_description[:64],
+        content_label=content.label, content_description=content.description[:64],
         omit_empty_frames=bool(pixel_array.any()))  # an all-empty mask keeps its frames
+
+
+def _segment_numbers(grid: np.ndarray, segments) -> np.ndarray:
+    """Each voxel's segment number (0: none): for one segment any non-zero voxel, else the segment's value."""
+    if len(segments) == 1:
+        return grid > 0
+    out = np.zeros(grid.shape, dtype=np.uint8)
+    for number, segment in enumerate(segments, start=1):
+        out[grid == segment.value] = number
+    return out
+
+
+def _segment_description(number: int, segment: Segment, ai, algorithm: Algorithm):
+    import highdicom as hd
+    from pydicom.sr.coding import Code
+    from pydicom.uid import generate_uid
+
+    out = hd.seg.SegmentDescription(
+        segment_number=number, segment_label=segment.label,
+        segmented_property_category=Code(*CATEGORY), segmented_property_type=Code(*PROPERTY_TYPE),
+        algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC, algorithm_identification=ai,
+        tracking_uid=generate_uid(), tracking_id=segment.tracking_id)
+    if segment.modifier:
+        out.SegmentedPropertyTypeCodeSequence[0].SegmentedPropertyTypeModifierCodeSequence = \
+            [hd.sr.CodedConcept(*segment.modifier)]
+    text = NOT_FLAIR_SEGMENT if algorithm.input_not_flair else segment.description
+    if text:
+        out.SegmentDescription = text[:64]
+    return out
 
 
 def _plan(sources):
@@ -122,7 +177,7 @@ def _frames_on_sources(plan, frames: np.ndarray):
     if len(images) != 1:
         raise InputError("DICOM-SEG output over several multi-frame files is not supported")
     image = next(iter(images.values()))
-    pixel_array = np.zeros((int(image.NumberOfFrames),) + frames.shape[1:], dtype=bool)
+    pixel_array = np.zeros((int(image.NumberOfFrames),) + frames.shape[1:], dtype=frames.dtype)
     pixel_array[np.asarray([s.frame for s in plan.slices]) - 1] = frames  # SEG frame n is source frame n + 1
     return [image], pixel_array
 
@@ -159,4 +214,5 @@ def write_dicom_seg(result, path) -> Path:
     return save_dataset(build_dicom_seg(result.mask, source_datasets(result.image.meta), algorithm_of(result)), path)
 
 
-__all__ = ["write_dicom_seg", "build_dicom_seg", "source_datasets", "Algorithm", "mask_on_source_grid", "SEGMENT_LABEL"]
+__all__ = ["write_dicom_seg", "build_dicom_seg", "source_datasets", "Algorithm", "Segment", "Content", "TUMOUR",
+           "mask_on_source_grid", "SEGMENT_LABEL"]

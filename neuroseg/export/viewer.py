@@ -170,6 +170,9 @@ def _script_json(value) -> str:
     return json.dumps(value).replace("</", "<\\/")
 
 
+script_json = _script_json  # public: the two-visit page (neuroseg.longitudinal.viewer) inlines its data the same way
+
+
 def write_viewer(result, path, mesh_file=None) -> Path:
     """Write the viewer page of ``result`` (and the mesh ``mesh_file``, if given) to ``path`` atomically."""
     path, parts = Path(path), page_parts(result, mesh_file)

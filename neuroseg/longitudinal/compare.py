@@ -20,7 +20,9 @@ COMPARE_FILE = "compare.json"
 CHANGE_FILE = "change.nii.gz"
 PICTURE_FILE = "compare.png"
 TRANSFORM_FILE = "transform.tfm"
-OUTPUT_NAMES = (COMPARE_FILE, CHANGE_FILE, PICTURE_FILE, TRANSFORM_FILE)
+CHANGE_SEG_FILE = "change.dcm"  # DICOM input only: the change map as a SEG over the baseline series
+VIEWER_FILE = "compare.html"
+OUTPUT_NAMES = (COMPARE_FILE, CHANGE_FILE, CHANGE_SEG_FILE, PICTURE_FILE, VIEWER_FILE, TRANSFORM_FILE)
 
 
 @dataclass
@@ -189,19 +191,25 @@ def compare_time_points(baseline: TimePoint, followup: TimePoint) -> Comparison:
 
 
 def write_comparison(comparison: Comparison, folder, force: bool = False) -> list[Path]:
-    """compare.json, change.nii.gz, compare.png and transform.tfm into ``folder``, all or nothing."""
+    """compare.json, change.nii.gz (and change.dcm for a DICOM baseline), compare.png, compare.html and
+    transform.tfm into ``folder``, all or nothing."""
     from neuroseg.export.files import prepare_output_dir
     from neuroseg.io.atomic import all_or_nothing, atomic_write_text
     from neuroseg.export.nifti import write_nifti
+    from neuroseg.longitudinal.change_seg import is_dicom, write_change_seg
     from neuroseg.longitudinal.picture import render_comparison
     from neuroseg.longitudinal.register import write_transform
+    from neuroseg.longitudinal.viewer import write_compare_viewer
 
     folder = prepare_output_dir(folder, OUTPUT_NAMES, force)
     with all_or_nothing():
         written = [write_nifti(comparison.change, folder / CHANGE_FILE, np.uint8)]
+        if is_dicom(comparison):
+            written.append(write_change_seg(comparison, folder / CHANGE_SEG_FILE))
         write_transform(comparison.registration, folder / TRANSFORM_FILE)
         written.append(folder / TRANSFORM_FILE)
         written.append(render_comparison(comparison, folder / PICTURE_FILE))
+        written.append(write_compare_viewer(comparison, folder / VIEWER_FILE))
         names = [p.name for p in written] + [COMPARE_FILE]
         text = json.dumps(comparison.to_json(files=names), indent=2) + "\n"
         written.append(atomic_write_text(folder / COMPARE_FILE, text))

@@ -74,6 +74,33 @@ def test_two_different_patients_are_flagged_and_get_no_category():
     assert comparison.to_json()["registration"]["same_head"] is False
 
 
+def _head_shaped(point: TimePoint) -> TimePoint:
+    """An lgg-flair case with a plausible voxel size (the release records none; its 1 mm is nominal): 0.9 mm
+    pixels and slices spanning 143 mm, as scripts/compare_retest.py gives them."""
+    from neuroseg.volume import Volume
+
+    affine = np.diag([-0.9, -0.9, 143.0 / point.image.shape[2], 1.0])
+    image = Volume(point.image.array, affine, point.image.meta)
+    return TimePoint(image, image.with_array(point.mask.array), point.source)
+
+
+@pytest.mark.slow
+def test_a_real_patient_against_itself_moved_gets_a_category():
+    """The other side of the verdict on real data: one lgg-flair patient against the same scan turned 10
+    degrees and shifted 8 mm onto a 1 x 1 x 5 mm grid (its label moved with it) is one head, and is given
+    a category; two different patients (above) are not."""
+    baseline = _head_shaped(_labelled("TCGA_HT_7602_19951103"))
+    centre = (baseline.image.affine @ np.r_[np.argwhere(head_mask(baseline.image)).mean(axis=0), 1.0])[:3]
+    motion = rigid_matrix((0.0, 0.0, 10.0), (8.0, 0.0, 0.0), centre)
+    image = moved_copy(baseline.image, motion)
+    label = moved_copy(baseline.mask.with_array(baseline.mask.array.astype(np.float32)), motion)
+    followup = TimePoint(image, image.with_array((label.array > 0.5).astype(np.uint8)), {"path": "moved"})
+    comparison = compare_time_points(baseline, followup)
+    assert comparison.registration.trusted, comparison.registration.problems
+    assert comparison.category is not None and comparison.volumetric["category"] is not None
+    assert not any("NOT COMPARED" in w for w in comparison.warnings)
+
+
 @pytest.mark.slow
 def test_a_dicom_pair_from_the_sample_scan_one_moved(tmp_path):
     from tests.dicom_factory import new_study, write_series
@@ -95,6 +122,8 @@ def test_a_dicom_pair_from_the_sample_scan_one_moved(tmp_path):
     assert abs(report["registration"]["rotation_degrees"] - 6.0) < 1.0
     assert "RANO also weighs" in result.output
     assert nib.load(str(out / "change.nii.gz")).shape == baseline.shape
+    assert (out / "change.dcm").is_file() and "change.dcm" in report["files"]  # the change map as a SEG
+    assert (out / "compare.html").is_file()
 
 
 def _textured_head(radius: float) -> np.ndarray:
