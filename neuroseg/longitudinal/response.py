@@ -124,7 +124,7 @@ def _rano_rule(baseline, followup, change, new_measurable) -> tuple[str | None, 
     if baseline.lesions and not followup.lesions:
         return COMPLETE, "every baseline lesion is gone"
     if new_measurable:
-        return PROGRESSION, f"new measurable lesion(s) {new_measurable} (both diameters >= the RANO minimum)"
+        return PROGRESSION, f"new measurable lesion(s) {new_measurable} (both diameters >= the RANO minimum, on two or more slices)"
     if change is None:
         return None, "no measurable lesion at baseline: the bidimensional rule needs one"
     return classify_change(change), f"SPD change {change:+.1f} %"

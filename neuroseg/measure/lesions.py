@@ -20,7 +20,8 @@ from neuroseg.volume import Volume
 
 CONNECTIVITY = 26
 RANO_MIN_DIAMETER_MM = 10.0  # RANO: a measurable lesion is >= 10 mm in both perpendicular diameters ...
-RANO_THICK_SLICE_MM = 5.0  # ... or >= twice the slice thickness where slices are thicker than 5 mm
+RANO_THICK_SLICE_MM = 5.0  # ... or >= twice the slice thickness where slices are thicker than 5 mm,
+RANO_MIN_SLICES = 2  # ... and seen on two or more axial slices (one slice's blot is no measurable lesion)
 _HULL_ABOVE = 64  # points; fewer are compared pair by pair
 
 
@@ -71,6 +72,7 @@ class Lesion:
     centroid_ras: tuple[float, float, float]
     bbox_min_ras: tuple[float, float, float]  # of the surface points (see the module docstring)
     bbox_max_ras: tuple[float, float, float]
+    axial_slices: int = 0  # axial slices it is seen on
 
     @property
     def centroid_lps(self) -> list[float]:
@@ -86,7 +88,8 @@ class Lesion:
         lps_min, lps_max = self.bbox_lps
         return {"label": self.label, "voxels": self.voxels, "volume_ml": round(self.volume_ml, 3),
                 "longest_diameter_mm": round(self.longest_diameter_mm, 2),
-                "bidimensional": self.bidimensional.to_json(), "measurable": self.measurable,
+                "bidimensional": self.bidimensional.to_json(), "axial_slices": self.axial_slices,
+                "measurable": self.measurable,
                 "centroid_ras_mm": _mm(self.centroid_ras), "centroid_lps_mm": _mm(self.centroid_lps),
                 "bounding_box_ras_mm": {"min": _mm(self.bbox_min_ras), "max": _mm(self.bbox_max_ras)},
                 "bounding_box_lps_mm": {"min": _mm(lps_min), "max": _mm(lps_max)}}
@@ -221,12 +224,14 @@ def _lesion(component: np.ndarray, label: int, box, corner: np.ndarray, world: n
     centroid = voxel_to_ras(np.argwhere(component).mean(axis=0, keepdims=True) + offset, affine)[0]
     bidim = _bidimensional(component, offset, affine, axis)
     limit = RANO_MIN_DIAMETER_MM if thickness <= RANO_THICK_SLICE_MM else 2 * thickness
+    slices = int(component.any(axis=tuple(a for a in range(3) if a != axis)).sum())
     return Lesion(label=label, voxels=voxels, volume_ml=voxels * abs(np.linalg.det(affine[:3, :3])) / 1000.0,
                   longest_diameter_mm=_diameter(hull), bidimensional=bidim,
-                  measurable=bool(bidim.longest_mm >= limit and bidim.perpendicular_mm >= limit),
+                  measurable=bool(bidim.longest_mm >= limit and bidim.perpendicular_mm >= limit
+                                  and slices >= RANO_MIN_SLICES),
                   centroid_ras=tuple(float(v) for v in centroid),
                   bbox_min_ras=tuple(float(v) for v in world.min(axis=0)),
-                  bbox_max_ras=tuple(float(v) for v in world.max(axis=0)))
+                  bbox_max_ras=tuple(float(v) for v in world.max(axis=0)), axial_slices=slices)
 
 
 def surface_points(component: np.ndarray, axes=(0, 1, 2)) -> np.ndarray:

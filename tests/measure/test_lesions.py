@@ -136,6 +136,28 @@ def test_thick_slices_raise_the_measurable_size_to_twice_their_thickness():
     assert not result.lesions[0].measurable  # 14 mm < 2 x 8 mm
 
 
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_a_lesion_seen_on_one_axial_slice_is_not_measurable_however_wide(axis):
+    # RANO: measurable lesions are seen on two or more axial slices; a one-slice blot of a
+    # segmentation once made a scan compared with itself read as progression.
+    shape = [30, 30, 30]
+    array = np.zeros(shape, dtype=np.uint8)
+    wide = [slice(5, 25)] * 3
+    wide[axis] = slice(10, 11)  # one slice along the axial axis, 20 mm across in plane
+    array[tuple(wide)] = 1
+    affine = np.eye(4)
+    order = [a for a in range(3) if a != axis] + [axis]  # array axis ``axis`` runs along S
+    affine[:3, :3] = np.eye(3)[:, np.argsort(order)]
+    one = measure_lesions(Volume(array, affine))
+    assert one.axial_axis == axis and one.lesions[0].axial_slices == 1
+    assert not one.lesions[0].measurable
+    wide[axis] = slice(10, 12)
+    array[tuple(wide)] = 1
+    two = measure_lesions(Volume(array, affine)).lesions[0]
+    assert two.axial_slices == 2 and two.measurable
+    assert two.to_json()["axial_slices"] == 2
+
+
 def test_axial_axis_follows_the_scanner_s_axis_on_a_tilted_sagittal_grid():
     sagittal = np.array([[0, 0, -1.0, 0], [1.0, 0, 0, 0], [0, 1.0, 0, 0], [0, 0, 0, 1]])
     assert axial_axis(sagittal) == 1
