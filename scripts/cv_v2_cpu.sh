@@ -4,7 +4,7 @@
 # trained for the same number). A fold whose run was interrupted continues from its checkpoint
 # (neuroseg train --resume); a finished fold (metadata.json present) is not trained again. Each
 # finished fold is evaluated on its own validation patients on the original grids, in fp32 and again
-# with bf16 inference (no flip TTA), so that scripts/cv_table.py can compare the two pair-wise.
+# with bf16 inference, so that scripts/cv_table.py can compare the two pair-wise.
 # Usage: scripts/cv_v2_cpu.sh DATA CACHE OUTDIR EPOCHS FOLD [FOLD]
 #   e.g. scripts/cv_v2_cpu.sh ../shared/data/lgg-flair runs/cache192.npz runs/cv 150 0 1
 # Then:  python scripts/cv_table.py v2=OUTDIR/fold0-evaluation.json,OUTDIR/fold1-evaluation.json,... -o TABLE.json
@@ -24,7 +24,7 @@ for k in "$@"; do
     fi
     OMP_NUM_THREADS=1 python3 -m neuroseg evaluate "$data" --model "$folder" --device cpu --force \
       -o "$out/fold$k-evaluation.json" >"$out/fold$k-evaluation.log" 2>&1
-    OMP_NUM_THREADS=1 python3 -m neuroseg evaluate "$data" --model "$folder" --device cpu --force --no-tta \
+    OMP_NUM_THREADS=1 python3 -m neuroseg evaluate "$data" --model "$folder" --device cpu --force \
       --precision bf16 -o "$out/fold$k-evaluation-bf16.json" >"$out/fold$k-evaluation-bf16.log" 2>&1
   ) &
 done
