@@ -158,8 +158,8 @@ def test_every_output_has_a_bids_name_with_the_case_entities():
 
 
 # the .bidsignore of neuroseg before --mesh, and a line of the user's
-OLD_BIDSIGNORE = "\n".join(("*_report.json", "*_qc.png", "*_viewer.html", "index.html", "summary.csv", "summary.json",
-                            "summary.shard-*", ".neuroseg-*", "notes/")) + "\n"
+OLD_BIDSIGNORE = ("*_report.json\n*_qc.png\n*_viewer.html\nindex.html\nsummary.csv\nsummary.json\nsummary.shard-*\n"
+                  ".neuroseg-*\nnotes/\n")
 
 
 def test_a_present_bidsignore_is_kept_and_completed(tmp_path):
