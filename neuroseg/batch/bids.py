@@ -8,6 +8,14 @@ Out: OUTDIR is a derivatives dataset: ``dataset_description.json`` (``DatasetTyp
 ``GeneratedBy`` neuroseg, its version and model), and for each FLAIR
 ``sub-X/[ses-Y/]anat/sub-X[_ses-Y][_...]_desc-tumour_mask.nii.gz`` with its sidecar JSON, the report and
 the QC picture beside it (those two are not BIDS files: ``.bidsignore`` lists them).
+
+With ``--mesh``, the tumour surface too: ``..._desc-tumour_surface.stl``, ``.obj`` (LPS mm) and ``.gii`` (RAS
+mm). BIDS (up to 1.11) defines no surface-geometry file in derivatives: no name for a ``.stl``, ``.obj``,
+``.gii`` or ``.surf.gii`` passes bids-validator-deno 3.0 (BEP011, which would name ``.surf.gii`` surfaces, is
+not merged, and its ``hemi-`` surfaces are cortical anyway; ``_dseg.label.gii`` passes but is per-vertex
+labels on a surface, not the surface). So the three keep the case's entities, to stay
+attributable, and ``.bidsignore`` lists them, as it lists the report. A BIDS case is NIfTI, so no DICOM
+(``_seg.dcm``, ``_surface.dcm``) is ever written here.
 """
 
 from __future__ import annotations
@@ -30,14 +38,18 @@ IMAGE_EXTENSIONS = (".nii", ".nii.gz")
 SIDECAR_FIELDS = ("MagneticFieldStrength", "Manufacturer", "ManufacturersModelName", "SequenceName",
                   "ScanningSequence", "SequenceVariant", "MRAcquisitionType", "SeriesDescription", "ProtocolName",
                   "RepetitionTime", "EchoTime", "InversionTime", "SliceThickness")
-IGNORED_OUTPUTS = ("*_report.json", "*_qc.png", "*_viewer.html", "index.html", "summary.csv", "summary.json", "summary.shard-*", ".neuroseg-*")
+IGNORED_OUTPUTS = ("*_report.json", "*_qc.png", "*_viewer.html", "*_surface.stl", "*_surface.obj", "*_surface.gii",
+                   "index.html", "summary.csv", "summary.json", "summary.shard-*", ".neuroseg-*")
 
 README = """Tumour (FLAIR abnormality) masks made by neuroseg {version}, model {model}.
 
 Each FLAIR of the raw dataset has, in its subject's folder:
 - *_desc-tumour_mask.nii.gz: the mask (uint8, 0 or 1) on the FLAIR's own grid, with its sidecar JSON;
 - *_desc-tumour_report.json: tumour volume (mL), tumour slices, the model and its settings;
-- *_desc-tumour_qc.png: the tumour slices with the outline drawn, to check by eye.
+- *_desc-tumour_qc.png: the tumour slices with the outline drawn, to check by eye;
+- with --mesh, *_desc-tumour_surface.stl and .obj (LPS mm, tagged SPACE=LPS for 3D Slicer) and
+  *_desc-tumour_surface.gii (RAS mm): the tumour surface. BIDS has no surface-geometry files yet, so
+  .bidsignore lists these, as it lists the report, the QC picture and the viewer page.
 summary.csv and summary.json list every case. A research tool, not a medical device.
 """
 
@@ -91,7 +103,11 @@ def mask_sidecar(case: Case) -> dict:
 
 
 def write_description(output: Path, dataset: Path, model_name: str, model_version: str) -> Path:
-    """OUTDIR's ``dataset_description.json`` (a derivative dataset) and ``.bidsignore``; kept when present."""
+    """OUTDIR's ``dataset_description.json`` (a derivative dataset), README and ``.bidsignore``.
+
+    The description and README are kept when present; a present ``.bidsignore`` (an earlier neuroseg's, or
+    edited by hand) is kept too, with the patterns it lacks added at its end.
+    """
     from neuroseg import __version__
 
     output.mkdir(parents=True, exist_ok=True)
@@ -111,10 +127,17 @@ def write_description(output: Path, dataset: Path, model_name: str, model_versio
     readme = output / "README"
     if not readme.exists():
         atomic_write_text(readme, README.format(version=__version__, model=f"{model_name} {model_version}"))
-    ignore = output / ".bidsignore"
-    if not ignore.exists():
-        atomic_write_text(ignore, "\n".join(IGNORED_OUTPUTS) + "\n")
+    _update_bidsignore(output / ".bidsignore")
     return target
+
+
+def _update_bidsignore(path: Path) -> None:
+    """Write ``.bidsignore`` with IGNORED_OUTPUTS, or add to the one present the patterns it lacks."""
+    present = path.read_text() if path.exists() else ""
+    missing = [pattern for pattern in IGNORED_OUTPUTS if pattern not in present.splitlines()]
+    if missing:
+        separator = "\n" if present and not present.endswith("\n") else ""
+        atomic_write_text(path, present + separator + "\n".join(missing) + "\n")
 
 
 def _link(output: Path, dataset: Path) -> str:

@@ -2,13 +2,13 @@
 
 How a shell is made, for each lesion (26-connected component, numbered as in :mod:`neuroseg.measure`):
 
-1. the lesion is cropped with one voxel of background all round, so a tumour touching the image border
-   still closes;
-2. a signed distance to the voxel boundary (negative inside, in mm) is sampled on the voxel grid; where
-   the voxels are anisotropic (5 mm slices) it is interpolated linearly onto a finer grid along the
-   coarse axes (at most the finest spacing times 1.5), which is shape-based interpolation: the outline
-   of one slice flows into the next instead of stepping;
-3. marching cubes (scikit-image) at level 0 in voxel coordinates, then every vertex through the full
+1. the lesion is cropped with two voxels of background all round (one so that a tumour touching the image
+   border still closes, one more to hold the blur of step 2);
+2. the lesion becomes a 0..1 occupancy field; where the voxels are anisotropic (5 mm slices) each coarse
+   voxel is cut into sub-voxels (until the step is at most the finest spacing times 1.5) and the field is
+   blurred along those axes only (a Gaussian of a third of a voxel), so the level 0.5 runs through the
+   middle of each step between slices instead of along its edges;
+3. marching cubes (scikit-image) at level 0.5 in voxel coordinates, then every vertex through the full
    affine, origin included: (i, j, k, 1) -> scanner RAS mm;
 4. Taubin smoothing (a low-pass filter that does not shrink the surface, unlike plain Laplacian);
 5. faces turned so that normals point outward (an affine with a negative determinant, e.g. LAS, mirrors
@@ -116,8 +116,8 @@ class TumourMesh:
     def to_json(self) -> dict:
         return {"files": {"stl": f"{STL_FILE} (binary, LPS mm, header {SPACE_TAG})",
                           "obj": f"{OBJ_FILE} (LPS mm, comment {SPACE_TAG})", "gifti": f"{GIFTI_FILE} (RAS mm)"},
-                "method": "signed distance, marching cubes at 0 in voxel space, full affine, Taubin smoothing "
-                          f"({TAUBIN['iterations']} iterations)",
+                "method": "occupancy (coarse axes cut into sub-voxels and blurred along them), marching cubes at "
+                          f"0.5 in voxel space, full affine, Taubin smoothing ({TAUBIN['iterations']} iterations)",
                 "supersampling": list(self.supersampling), "lesions": [c.to_json() for c in self.checks]}
 
 

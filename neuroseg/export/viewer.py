@@ -203,8 +203,12 @@ def write_index(rows: list[dict], folder) -> Path:
 
 
 _SCRIPT = """
+// 'all three' is the three planes at any window width: NiiVue would add a 3D tile to a wide one (its
+// multiplanarShowRender AUTO), where the cut's flat ribbons lie on the surface and show as broken lines;
+// the 3D view is the '3D' choice, which hides them.
 const nv = new niivue.Niivue({backColor: [0, 0, 0, 1], isRadiologicalConvention: true, show3Dcrosshair: false,
-                               crosshairColor: [0.2, 0.8, 1, 0.6], dragAndDropEnabled: false});
+                               crosshairColor: [0.2, 0.8, 1, 0.6], dragAndDropEnabled: false,
+                               multiplanarShowRender: niivue.SHOW_RENDER.NEVER});
 const layers = {};
 function setView(name) {
   const types = {multiplanar: nv.sliceTypeMultiplanar, axial: nv.sliceTypeAxial,

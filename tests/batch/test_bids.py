@@ -155,3 +155,60 @@ def test_every_output_has_a_bids_name_with_the_case_entities():
     assert all(name.startswith(f"{prefix}_desc-tumour_") for name in names.values()), names
     assert len(set(names.values())) == len(names)
     assert paths.path(STL_DICOM_FILE) == Path("out/sub-01/ses-1/anat") / f"{prefix}_desc-tumour_surface.dcm"
+
+
+# the .bidsignore of neuroseg before --mesh, and a line of the user's
+OLD_BIDSIGNORE = ("*_report.json\n*_qc.png\n*_viewer.html\nindex.html\nsummary.csv\nsummary.json\nsummary.shard-*\n"
+                  ".neuroseg-*\nnotes/\n")
+
+
+def test_a_present_bidsignore_is_kept_and_completed(tmp_path):
+    from neuroseg.batch.bids import IGNORED_OUTPUTS, write_description
+
+    dataset, out = tmp_path / "ds", tmp_path / "ds" / "derivatives" / "neuroseg"
+    dataset.mkdir()
+    out.mkdir(parents=True)
+    (out / ".bidsignore").write_text(OLD_BIDSIGNORE.rstrip("\n"))  # no final newline
+    write_description(out, dataset, "m", "1")
+    lines = (out / ".bidsignore").read_text().splitlines()
+    assert lines[:9] == OLD_BIDSIGNORE.splitlines()
+    assert sorted(lines) == sorted({*IGNORED_OUTPUTS, "notes/"}) and len(lines) == len(set(lines))
+    assert {"*_surface.stl", "*_surface.obj", "*_surface.gii"} <= set(lines)
+    write_description(out, dataset, "m", "1")  # nothing left to add: unchanged
+    assert (out / ".bidsignore").read_text().splitlines() == lines
+
+
+@pytest.mark.slow  # a segmentation, its mesh and two validator runs: about 15 s on a busy 2-core machine
+def test_mesh_derivatives_pass_the_bids_validator(tmp_path):
+    """``batch --mesh`` over a BIDS dataset whose derivatives folder holds an older neuroseg's .bidsignore:
+    the surfaces carry the case's entities, and the derivatives pass the validator, which does flag them
+    when .bidsignore does not list them (BIDS has no surface-geometry files)."""
+    command = validator()
+    if command is None:
+        pytest.skip("no BIDS validator installed (pip install bids-validator-deno)")
+    pytest.importorskip("bids", reason="needs pybids: pip install 'neuroseg[bids]'")
+    pytest.importorskip("skimage", reason="needs the mesh extra: pip install 'neuroseg[mesh]'")
+    from neuroseg.inference import Segmenter
+    from tests.conftest import bright_model
+
+    root = tmp_path / "ds"
+    root.mkdir()
+    (root / "dataset_description.json").write_text(json.dumps({"Name": "synthetic", "BIDSVersion": "1.10.0"}))
+    (root / "participants.tsv").write_text("participant_id\nsub-01\n")
+    (root / "README").write_text("A synthetic dataset for neuroseg's tests.\n")
+    write_image(root / "sub-01" / "ses-1" / "anat" / "sub-01_ses-1_FLAIR.nii.gz")
+    out = root / "derivatives" / "neuroseg"
+    out.mkdir(parents=True)
+    (out / ".bidsignore").write_text(OLD_BIDSIGNORE)
+    result = run_batch(root, out, segmenter=Segmenter(bright_model(), device="cpu"), workers=0, mesh=True)
+    assert result.count("done") == 1, result.rows
+    anat = out / "sub-01" / "ses-1" / "anat"
+    surfaces = [anat / f"sub-01_ses-1_desc-tumour_surface.{ext}" for ext in ("stl", "obj", "gii")]
+    assert all(path.stat().st_size > 1000 for path in surfaces)  # the blob's surface, not an empty mesh
+    assert "notes/" in (out / ".bidsignore").read_text()
+    codes, errors = validate(command, out)
+    assert not errors, errors[:3]
+    assert codes <= {"TOO_FEW_AUTHORS"}, codes
+    (out / ".bidsignore").write_text(OLD_BIDSIGNORE)  # without the surface patterns, the validator objects
+    flagged = {issue["location"] for issue in validate(command, out)[1] if issue["code"] == "NOT_INCLUDED"}
+    assert flagged == {"/" + path.relative_to(out).as_posix() for path in surfaces}

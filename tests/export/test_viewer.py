@@ -121,11 +121,11 @@ def test_index_links_the_pages_that_exist(tmp_path):
     assert "case-&lt;b&gt;" in page and "bad &amp; broken" in page and 'href="case-<b>' not in page
 
 
-def screenshot(page, png, view="axial"):
+def screenshot(page, png, view="axial", size=(800, 600)):
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
         pytest.skip("chromium is not installed (Debian package 'chromium')")
-    command = [browser, "--headless", "--no-sandbox", "--enable-unsafe-swiftshader", "--window-size=800,600",
+    command = [browser, "--headless", "--no-sandbox", "--enable-unsafe-swiftshader", f"--window-size={size[0]},{size[1]}",
                "--virtual-time-budget=8000", f"--screenshot={png}", page.as_uri() + "#" + view]
     subprocess.run(command, capture_output=True, timeout=120, cwd=png.parent)
     if not png.exists():

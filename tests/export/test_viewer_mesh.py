@@ -155,3 +155,27 @@ def test_a_crosshair_off_the_tumour_draws_no_cut_and_the_page_still_starts(mesh_
     page.write_text(text)
     assert green(screenshot(page, tmp_path / "off.png")).sum() == 0
     assert 'data-ready="yes"' in dom(page), "the page's script stopped on an error"
+
+
+def tiles(columns: np.ndarray) -> int:
+    """How many side-by-side tiles the columns holding some pixel fall into (gaps over 40 px between them)."""
+    from scipy import ndimage
+
+    return ndimage.label(ndimage.binary_dilation(columns, iterations=20))[1]
+
+
+@pytest.mark.slow
+def test_all_three_at_a_wide_window_is_three_planes_with_the_cut_round_the_mask(mesh_page, tmp_path):
+    """At a wide window NiiVue would add a 3D tile to the multiplanar layout, and draw there the surface and
+    the cut's flat ribbons lying on it (broken green lines): 'all three' stays the three 2D planes."""
+    from scipy import ndimage
+
+    pixels = screenshot(mesh_page, tmp_path / "wide.png", view="multiplanar", size=(1600, 600))
+    mesh, mask = green(pixels), red(pixels)
+    assert tiles(mask.any(axis=0)) == 3, "the mask is not drawn in the three planes"
+    assert tiles(mesh.any(axis=0)) == 3, "the mesh is drawn in other than the three planes (a 3D tile?)"
+    # only lines round the mask: the 2D cut (no surface); the mesh's smoothed tips may pass the mask's end
+    # slice, whose fill fades, by a few pixels
+    assert (mesh & ~ndimage.binary_dilation(mask, iterations=12)).sum() == 0, "green away from the mask"
+    for columns in ndimage.find_objects(ndimage.label(ndimage.binary_dilation(mask.any(axis=0), iterations=20))[0]):
+        assert mesh[:, columns[0]].sum() > 50, "a plane without the mesh's cut"
