@@ -213,3 +213,58 @@ def test_dicomweb_session_verifies_with_the_ca_and_presents_our_certificate(cert
     with caplog.at_level(logging.WARNING, logger="neuroseg"):
         insecure = web_client("https://pacs.example/dicom-web", WebAuth(), tls=TlsFiles(insecure=True))
     assert insecure._session.verify is False and "NOT verified" in caplog.text
+
+
+def test_tls_ca_stands_when_the_environment_names_a_ca_bundle(certs, monkeypatch):
+    """What holds: with REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE set (as on many system images), a request of the
+    DICOMweb session verifies with --tls-ca, and --insecure stays off; without either, the environment's bundle
+    (the system's CAs) is used, as requests does."""
+    from neuroseg.net.auth import WebAuth, web_client
+
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    monkeypatch.setenv("CURL_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    url = "https://pacs.example/dicom-web"
+
+    def verify_of(client):
+        return client._session.merge_environment_settings(url, {}, None, None, None)["verify"]
+
+    assert verify_of(web_client(url, WebAuth(), tls=TlsFiles(ca=certs.ca))) == str(certs.ca)
+    assert verify_of(web_client(url, WebAuth(), tls=TlsFiles(insecure=True))) is False
+    assert verify_of(web_client(url, WebAuth())) == "/etc/ssl/certs/ca-certificates.crt"
+
+
+def test_dicomweb_retries_a_busy_server_but_not_a_certificate_error(monkeypatch):
+    """What holds: dicomweb-client's own retries (every exception, ~30 s) are off; ours retry a 503 and a dropped
+    connection a bounded number of times and give up on a certificate error at once."""
+    import requests
+
+    import neuroseg.net.dicomweb as dicomweb
+    from neuroseg.net.auth import WebAuth, web_client
+    from neuroseg.net.outcome import NetworkError
+
+    assert web_client("https://pacs.example/dicom-web", WebAuth())._max_attempts == 1
+    monkeypatch.setattr(dicomweb, "RETRY_DELAYS_S", (0.0, 0.0))
+    busy = requests.Response()
+    busy.status_code = 503
+    calls = []
+
+    def flaky():
+        calls.append(1)
+        if len(calls) < 3:
+            raise requests.HTTPError(response=busy)
+        return "stored"
+
+    assert dicomweb._retrying(flaky, "pacs") == "stored" and len(calls) == 3
+
+    def untrusted():
+        calls.append(1)
+        raise requests.exceptions.SSLError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed")
+
+    calls.clear()
+    with pytest.raises(NetworkError, match="certificate verify failed"):
+        dicomweb._retrying(untrusted, "pacs")
+    assert len(calls) == 1
+    forbidden = requests.Response()
+    forbidden.status_code = 403
+    with pytest.raises(NetworkError, match="HTTP 403"):
+        dicomweb._retrying(lambda: (_ for _ in ()).throw(requests.HTTPError(response=forbidden)), "pacs")
