@@ -33,7 +33,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from neuroseg.errors import InputError, NeurosegError, first_line
+from neuroseg.errors import InputError, NeurosegError, OutputError, first_line
 from neuroseg.io.atomic import atomic_write_text
 from neuroseg.net.spool import check_uid, folder_bytes, instance_path, remove_partial_files, save_instance
 from neuroseg.net.tls import TlsFiles
@@ -192,12 +192,12 @@ class Listener:
                 self._count(event, "refused")
                 return OUT_OF_RESOURCES
             self.spool_bytes += size
-        try:
-            save_instance(dataset, self.incoming)
-        except OSError as error:
-            log(f"study {study}: cannot write an instance ({error.strerror}); refused")
+        status = self._save(event, dataset, study)
+        if status != SUCCESS:
+            with self.size_lock:  # nothing of it was kept
+                self.spool_bytes -= size
             self._count(event, "refused")
-            return OUT_OF_RESOURCES
+            return status
         self.last_received[study] = time.time()
         record = self.states.get(study)
         if record is None or record["state"] == FAILED:
@@ -205,6 +205,16 @@ class Listener:
         elif record["state"] in (SEGMENTED, SENDING, SENT):
             self._count(event, "late")
         self._count(event, "stored", study, path)
+        return SUCCESS
+
+    def _save(self, event, dataset, study: str) -> int:
+        """Write an accepted instance to the spool, as received: SUCCESS once it is there whole; out of resources
+        (and nothing of it on disk) when the spool cannot take it (a full disk, no permission)."""
+        try:
+            save_instance(dataset, self.incoming, encoded=event.encoded_dataset())
+        except OutputError as error:
+            log(f"study {study}: cannot write an instance ({first_line(error)}); refused", logging.WARNING)
+            return OUT_OF_RESOURCES
         return SUCCESS
 
     def _count(self, event, what: str, study: str | None = None, path: Path | None = None) -> None:

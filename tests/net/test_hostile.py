@@ -148,6 +148,55 @@ def test_huge_pixel_data_is_refused_at_the_spool_limit(tmp_path, node):
     assert folder_bytes(tmp_path / "spool") <= limit
 
 
+def test_a_spool_that_cannot_be_written_refuses_with_a_status_and_keeps_nothing(tmp_path, node, monkeypatch):
+    """Outcome: a write that fails halfway (a full disk) answers 0xA700, leaves no file (finished or partial) and
+    does not count against the spool limit; the instance after it is stored, byte for byte as sent, readable by
+    the owner only (it holds patient data)."""
+    import errno
+
+    from neuroseg.io.atomic import temporary_files
+
+    listener, port = node()
+    study, series = generate_uid(), generate_uid()
+    full, good = tiny(study, series), tiny(study, series)
+    original = Path.write_bytes
+
+    def write_bytes(self, data):
+        if self.name.startswith(f".{full.SOPInstanceUID}.dcm."):
+            original(self, data[: len(data) // 2])
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return original(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", write_bytes)
+    before = listener.spool_bytes
+    assoc = associate(port)
+    try:
+        assert store(assoc, full) == OUT_OF_RESOURCES
+        assert listener.spool_bytes == before
+        assert temporary_files(tmp_path / "spool") == [] and spooled(tmp_path) == []
+        assert store(assoc, good) == SUCCESS
+    finally:
+        assoc.release()
+    (path,) = spooled(tmp_path)
+    assert path.stem == str(good.SOPInstanceUID) and path.stat().st_mode & 0o777 == 0o600
+    sent = pydicom.dcmread(path)
+    assert sent.SOPInstanceUID == good.SOPInstanceUID and sent.PixelData == good.PixelData
+    assert sent.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
+
+
+def test_partial_files_left_by_a_kill_are_removed_at_start(tmp_path, node):
+    """Outcome: atomic_path's temporary files in the spool (a kill mid-write) are removed when the node starts;
+    finished instances stay."""
+    from neuroseg.net.spool import save_instance
+
+    ds = tiny(generate_uid(), generate_uid())
+    kept = save_instance(ds, tmp_path / "spool" / "incoming")
+    left = kept.parent / f".{kept.name}.k1ll3d_0.part"
+    left.write_bytes(b"half")
+    node()
+    assert not left.exists() and kept.exists()
+
+
 def many_tiny(count: int, port: int, tmp_path) -> float:
     """Send ``count`` tiny instances of one study in one association; returns the seconds taken."""
     study, series = generate_uid(), generate_uid()
