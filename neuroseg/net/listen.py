@@ -145,7 +145,9 @@ class Listener:
         try:
             info["cert_subject"] = handshake(sock)
         except (OSError, ValueError) as error:  # no certificate, another CA, expired, silent, not TLS at all
-            reason = f"TLS handshake failed: {getattr(error, 'reason', None) or type(error).__name__}"
+            # verify_message says which check failed (certificate revoked, has expired, ...), reason only its kind
+            why = getattr(error, "verify_message", None) or getattr(error, "reason", None) or type(error).__name__
+            reason = f"TLS handshake failed: {why}"
             info.update(outcome="refused", reason=reason)
             log(f"refused a connection from {info['peer_address']}: {reason}", logging.WARNING)
             shutdown_quietly(sock)
