@@ -378,12 +378,15 @@ class Listener:
 
     def start(self):
         """Start the SCP in the background; returns the server."""
-        from pynetdicom import AE, evt
+        from pynetdicom import AE, _config, evt
         from pynetdicom.presentation import AllStoragePresentationContexts
         from pynetdicom.sop_class import Verification
 
         from neuroseg.net.tls import server_context
 
+        if _config.STORE_RECV_CHUNKED_DATASET:  # each instance would arrive as a file in the system's temp folder
+            raise NeurosegError("pynetdicom's _config.STORE_RECV_CHUNKED_DATASET is on: the listener weighs each "
+                                "received instance against --max-spool-mb and writes it from memory; turn it off")
         self.started = time.time()
         import highdicom  # noqa: F401  the first study should not wait for the SEG writer's imports
 

@@ -197,6 +197,22 @@ def test_partial_files_left_by_a_kill_are_removed_at_start(tmp_path, node):
     assert not left.exists() and kept.exists()
 
 
+def test_the_listener_refuses_to_start_with_pynetdicoms_chunked_receiving(tmp_path, monkeypatch):
+    """Outcome: with STORE_RECV_CHUNKED_DATASET on, pynetdicom writes each instance whole to the system's temp
+    folder before the handler runs and hands it an empty stream: the spool limit would see 0 bytes. So the node
+    does not start (one error), rather than accept any size."""
+    from pynetdicom import _config
+
+    from neuroseg.errors import NeurosegError
+    from neuroseg.net.listen import Listener, ListenerConfig
+
+    monkeypatch.setattr(_config, "STORE_RECV_CHUNKED_DATASET", True)
+    listener = Listener(ListenerConfig(spool=tmp_path / "spool", port=free_port(),
+                                       peer=parse_peer(f"NOWHERE@127.0.0.1:{free_port()}")), segmenter=None)
+    with pytest.raises(NeurosegError, match="STORE_RECV_CHUNKED_DATASET is on"):
+        listener.start()
+
+
 def many_tiny(count: int, port: int, tmp_path) -> float:
     """Send ``count`` tiny instances of one study in one association; returns the seconds taken."""
     study, series = generate_uid(), generate_uid()
