@@ -132,12 +132,12 @@ def test_send_stow_rs_over_https_with_a_client_certificate(tmp_path, https_ortha
     """What holds: `neuroseg send --dicomweb https://...` with our CA and client certificate stores the SEG;
     trusting another CA our client refuses the proxy; without a client certificate the proxy refuses us (its
     log says so); each refusal is one line and exit 7; Orthanc holds the SEG once."""
-    import neuroseg.net.dicomweb as dicomweb
+    from neuroseg.net import dicomweb
     from tests.net.test_listen import wait_for
     from tests.net.test_send_pull import segment_into
 
     monkeypatch.setattr(dicomweb, "RETRY_DELAYS_S", (0.05,))
-    files, study = flair_study(tmp_path / "source")
+    _, study = flair_study(tmp_path / "source")
     segment_into(tmp_path / "source", tmp_path / "out")
     base = ["send", str(tmp_path / "out"), "--dicomweb", https_orthanc.dicomweb, "--user", "neuroseg-test",
             "--password", "not-a-real-secret"]

@@ -300,7 +300,7 @@ def test_dicomweb_retries_a_busy_server_but_not_a_certificate_error(monkeypatch)
     connection a bounded number of times and give up on a certificate error at once."""
     import requests
 
-    import neuroseg.net.dicomweb as dicomweb
+    from neuroseg.net import dicomweb
     from neuroseg.net.auth import WebAuth, web_client
     from neuroseg.net.outcome import NetworkError
 
