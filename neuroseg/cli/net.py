@@ -27,6 +27,8 @@ NETWORK_OPTIONS = {
     "tls_cert": ("Optional[Path]", typer.Option(None, "--tls-cert", help="This node's certificate (PEM), presented "
                                                 "to the peer; listen serves TLS with it.")),
     "tls_key": ("Optional[Path]", typer.Option(None, "--tls-key", help="The private key of --tls-cert (PEM).")),
+    "tls_crl": ("Optional[Path]", typer.Option(None, "--tls-crl", help="Certificate revocation list(s) (PEM) of the "
+                                               "CA: a revoked peer certificate is refused (DICOM links only).")),
     "insecure": ("bool", typer.Option(False, "--insecure", help="TLS without verifying the peer's certificate "
                                       "(warns; for tests only).")),
 }
@@ -42,12 +44,13 @@ class Network:
     tls_ca: Optional[Path] = None
     tls_cert: Optional[Path] = None
     tls_key: Optional[Path] = None
+    tls_crl: Optional[Path] = None
     insecure: bool = False
 
     def tls(self):
         from neuroseg.net.tls import TlsFiles
 
-        return TlsFiles(self.tls_ca, self.tls_cert, self.tls_key, self.insecure)
+        return TlsFiles(self.tls_ca, self.tls_cert, self.tls_key, self.insecure, self.tls_crl)
 
     def auth(self):
         from neuroseg.net.auth import web_auth

@@ -9,6 +9,7 @@ the older file is put back), so a folder never holds half of a run's outputs.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -18,21 +19,44 @@ from neuroseg.errors import OutputError
 
 # (target, backup of the file it replaced or None) for each rename made inside all_or_nothing()
 _COMMITS: ContextVar[list | None] = ContextVar("neuroseg_output_commits", default=None)
+# atomic_path's temporary names: ".NAME.RANDOM.part", then NAME's suffixes unless told not to keep them
+_TEMPORARY_NAME = re.compile(r"^\..+\.[a-z0-9_]+\.part(\..+)?$")
+
+
+def _temporary_affixes(target: Path, keep_suffix: bool) -> tuple[str, str]:
+    """The prefix and suffix of ``target``'s temporary name. Its suffixes are kept by default, for writers
+    that choose the format by them (nibabel's .nii.gz)."""
+    suffix = ("".join(target.suffixes) or ".tmp") if keep_suffix else ""
+    return f".{target.name}.", f".part{suffix}"
+
+
+def is_temporary(path) -> bool:
+    """A name atomic_path gives a file it is writing: one found later was left by a crash or a kill."""
+    return bool(_TEMPORARY_NAME.match(Path(path).name))
+
+
+def temporary_files(folder) -> list[Path]:
+    """The files under ``folder`` that atomic_path was writing when its process was interrupted (or still is)."""
+    return [path for path in Path(folder).rglob(".*.part*") if is_temporary(path) and path.is_file()]
 
 
 @contextmanager
-def atomic_path(target):
-    """Yield a temporary path beside ``target``; rename it onto ``target`` on success only."""
+def atomic_path(target, *, keep_suffix: bool = True, mode: int = 0o644):
+    """Yield a temporary path beside ``target``; rename it onto ``target`` on success only.
+
+    ``keep_suffix=False`` gives a temporary name that does not end as ``target`` does (no reader globbing
+    ``*.dcm`` takes it for a finished file); ``mode`` is the finished file's permission bits. An OSError,
+    in the block or in the rename, is raised as OutputError; the temporary file is removed either way."""
     target = Path(target)
-    suffix = "".join(target.suffixes) or ".tmp"
+    prefix, suffix = _temporary_affixes(target, keep_suffix)
     try:
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=f".part{suffix}")
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=prefix, suffix=suffix)
     except OSError as error:
         raise OutputError(f"Cannot write into {target.parent}: {error.strerror or error}") from error
     os.close(fd)
     try:
         yield Path(tmp)
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, mode)
         _commit(Path(tmp), target)
     except OSError as error:
         raise OutputError(f"Cannot write {target}: {error.strerror or error}") from error

@@ -51,15 +51,19 @@ def web_auth(user: str | None = None, password: str | None = None, password_file
 def web_client(url: str, auth: WebAuth, timeout: float = 30.0, tls=None):
     """A dicomweb-client client for ``url`` with the credentials and TLS files (neuroseg.net.tls.TlsFiles:
     the CA that verifies the server, our client certificate) set on its session."""
-    import requests
     from dicomweb_client.api import DICOMwebClient
 
     from neuroseg.net.tls import TlsFiles, web_session_settings
+    from neuroseg.net.websession import PinnedSession
 
     if not url.startswith(("http://", "https://")):
         raise InputError(f"--dicomweb {url!r}: expected an http:// or https:// URL")
-    session = requests.Session()
+    session = PinnedSession()
     for name, value in web_session_settings(tls or TlsFiles(), url).items():
         setattr(session, name, value)
     auth.apply(session)
-    return DICOMwebClient(url.rstrip("/"), session=session, timeout=timeout)
+    client = DICOMwebClient(url.rstrip("/"), session=session, timeout=timeout)
+    # dicomweb-client retries every exception, a certificate error too, for ~30 s; neuroseg.net.dicomweb retries
+    # what is worth retrying (a dropped connection, a busy server), a bounded number of times
+    client.set_http_retry_params(retry=False)
+    return client

@@ -8,10 +8,11 @@ from pathlib import Path
 from neuroseg.net.outcome import NetworkError, Outcome
 
 RETRY_DELAYS_S = (0.5, 1.0, 2.0)
+BUSY_CODES = (408, 429, 503, 504)  # a server that may answer later: retried like a dropped connection
 
 
 def _retrying(call, what: str):
-    """Run ``call()``, retrying a dropped or refused connection a bounded number of times."""
+    """Run ``call()``, retrying a dropped or refused connection, or a busy server, a bounded number of times."""
     import requests
 
     for delay in (*RETRY_DELAYS_S, None):
@@ -25,6 +26,9 @@ def _retrying(call, what: str):
             time.sleep(delay)
         except requests.HTTPError as error:
             code = error.response.status_code if error.response is not None else "?"
+            if code in BUSY_CODES and delay is not None:
+                time.sleep(delay)
+                continue
             hint = " (check --user/--password or --token)" if code in (401, 403) else ""
             raise NetworkError(f"{what} answered HTTP {code}{hint}") from error
 

@@ -33,7 +33,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from neuroseg.errors import InputError, NeurosegError, first_line
+from neuroseg.errors import InputError, NeurosegError, OutputError, first_line
 from neuroseg.io.atomic import atomic_write_text
 from neuroseg.net.spool import check_uid, folder_bytes, instance_path, remove_partial_files, save_instance
 from neuroseg.net.tls import TlsFiles
@@ -146,7 +146,9 @@ class Listener:
         try:
             info["cert_subject"] = handshake(sock)
         except (OSError, ValueError) as error:  # no certificate, another CA, expired, silent, not TLS at all
-            reason = f"TLS handshake failed: {getattr(error, 'reason', None) or type(error).__name__}"
+            # verify_message says which check failed (certificate revoked, has expired, ...), reason only its kind
+            why = getattr(error, "verify_message", None) or getattr(error, "reason", None) or type(error).__name__
+            reason = f"TLS handshake failed: {why}"
             info.update(outcome="refused", reason=reason)
             log(f"refused a connection from {info['peer_address']}: {reason}", logging.WARNING)
             shutdown_quietly(sock)
@@ -193,12 +195,12 @@ class Listener:
                 self._count(event, "refused")
                 return OUT_OF_RESOURCES
             self.spool_bytes += size
-        try:
-            save_instance(dataset, self.incoming)
-        except OSError as error:
-            log(f"study {study}: cannot write an instance ({error.strerror}); refused")
+        status = self._save(event, dataset, study)
+        if status != SUCCESS:
+            with self.size_lock:  # nothing of it was kept
+                self.spool_bytes -= size
             self._count(event, "refused")
-            return OUT_OF_RESOURCES
+            return status
         self.last_received[study] = time.time()
         record = self.states.get(study)
         if record is None or record["state"] == FAILED:
@@ -206,6 +208,16 @@ class Listener:
         elif record["state"] in (SEGMENTED, SENDING, SENT):
             self._count(event, "late")
         self._count(event, "stored", study, path)
+        return SUCCESS
+
+    def _save(self, event, dataset, study: str) -> int:
+        """Write an accepted instance to the spool, as received: SUCCESS once it is there whole; out of resources
+        (and nothing of it on disk) when the spool cannot take it (a full disk, no permission)."""
+        try:
+            save_instance(dataset, self.incoming, encoded=event.encoded_dataset())
+        except OutputError as error:
+            log(f"study {study}: cannot write an instance ({first_line(error)}); refused", logging.WARNING)
+            return OUT_OF_RESOURCES
         return SUCCESS
 
     def _count(self, event, what: str, study: str | None = None, path: Path | None = None) -> None:
@@ -368,12 +380,15 @@ class Listener:
 
     def start(self):
         """Start the SCP in the background; returns the server."""
-        from pynetdicom import AE, evt
+        from pynetdicom import AE, _config, evt
         from pynetdicom.presentation import AllStoragePresentationContexts
         from pynetdicom.sop_class import Verification
 
         from neuroseg.net.tls import server_context
 
+        if _config.STORE_RECV_CHUNKED_DATASET:  # each instance would arrive as a file in the system's temp folder
+            raise NeurosegError("pynetdicom's _config.STORE_RECV_CHUNKED_DATASET is on: the listener weighs each "
+                                "received instance against --max-spool-mb and writes it from memory; turn it off")
         self.started = time.time()
         import highdicom  # noqa: F401  the first study should not wait for the SEG writer's imports
 

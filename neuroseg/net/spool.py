@@ -1,13 +1,14 @@
-"""Instances on disk named by their UIDs (never by patient data): ``STUDY/SERIES/SOP.dcm``, written atomically."""
+"""Instances on disk named by their UIDs (never by patient data): ``STUDY/SERIES/SOP.dcm``, written atomically
+(neuroseg.io.atomic), readable by the owner only: they hold patient data."""
 
 from __future__ import annotations
 
 import os
 import re
-import tempfile
 from pathlib import Path
 
-from neuroseg.errors import InputError
+from neuroseg.errors import InputError, OutputError
+from neuroseg.io.atomic import atomic_path, temporary_files
 
 UID_PATTERN = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 
@@ -27,25 +28,30 @@ def instance_path(dataset, folder) -> Path:
     return Path(folder) / study / series / f"{sop}.dcm"
 
 
-def save_instance(dataset, folder) -> Path:
-    """Write ``dataset`` (with its file meta) under ``folder`` by its UIDs; a reader never sees half a file."""
+def save_instance(dataset, folder, encoded: bytes | None = None) -> Path:
+    """Write ``dataset`` (with its file meta) under ``folder`` by its UIDs; a reader never sees half a file.
+
+    ``encoded``: the instance as received, in the DICOM file format (pynetdicom's ``event.encoded_dataset()``),
+    written as it is rather than encoded again from ``dataset`` (a tenth of the CPU time for a small instance).
+    OutputError when it cannot be written (a full disk, no permission); nothing of it is left then."""
     path = instance_path(dataset, folder)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
-        with os.fdopen(handle, "wb") as stream:
-            dataset.save_as(stream, enforce_file_format=True)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError(f"Cannot create {path.parent}: {error.strerror or error}") from error
+    # not ending in .dcm while written: the listener's readers glob *.dcm in the study being received
+    with atomic_path(path, keep_suffix=False, mode=0o600) as tmp:
+        if encoded is None:
+            dataset.save_as(tmp, enforce_file_format=True)
+        else:
+            tmp.write_bytes(encoded)
     return path
 
 
 def remove_partial_files(folder) -> int:
-    """Delete what an interrupted write left (``.*.part``); returns how many."""
+    """Delete what an interrupted write left (atomic_path's temporary files); returns how many."""
     removed = 0
-    for path in Path(folder).rglob(".*.part"):
+    for path in temporary_files(folder):
         path.unlink(missing_ok=True)
         removed += 1
     return removed

@@ -2,7 +2,8 @@
 
 TLS 1.2 or later only. A client checks the server's certificate chain and host name; a server given a CA
 requires and checks the client's certificate (mutual TLS). Verification is skipped only by ``insecure``,
-and never silently: :func:`warn_insecure` says so in the log.
+and never silently: :func:`warn_insecure` says so in the log. With a revocation list (``crl``), the other end's
+own certificate must not be on its issuer's list.
 """
 
 from __future__ import annotations
@@ -30,18 +31,23 @@ class TlsFiles:
     cert: Path | None = None
     key: Path | None = None
     insecure: bool = False
+    crl: Path | None = None  # PEM certificate revocation list(s) of the CA(s) that issue the other end's certificate
 
     @property
     def enabled(self) -> bool:
-        return bool(self.ca or self.cert or self.insecure)
+        return bool(self.ca or self.cert or self.insecure or self.crl)  # a CRL alone means TLS, not a clear link
 
 
 def _check_files(files: TlsFiles) -> None:
     if (files.cert is None) != (files.key is None):
         raise InputError("--tls-cert and --tls-key go together: give both, or neither")
-    for option, path in (("--tls-ca", files.ca), ("--tls-cert", files.cert), ("--tls-key", files.key)):
+    for option, path in (("--tls-ca", files.ca), ("--tls-cert", files.cert), ("--tls-key", files.key),
+                         ("--tls-crl", files.crl)):
         if path is not None and not Path(path).is_file():
             raise InputError(f"{option} {path}: no such file")
+    if files.crl and files.insecure:
+        raise InputError("--tls-crl and --insecure contradict each other: revocation is checked only on a verified "
+                         "certificate")
 
 
 def _load_chain(context: ssl.SSLContext, files: TlsFiles) -> None:
@@ -57,6 +63,23 @@ def _load_ca(context: ssl.SSLContext, ca: Path) -> None:
         context.load_verify_locations(cafile=str(ca))
     except (ssl.SSLError, OSError) as error:
         raise InputError(f"--tls-ca {ca}: not a PEM certificate file ({error})") from error
+
+
+def _load_crl(context: ssl.SSLContext, crl: Path) -> None:
+    """The other end's own certificate is checked against its issuer's list (VERIFY_CRL_CHECK_LEAF): revoked,
+    it is refused; so is one whose issuer has no list in the file, and every one once a list is out of date."""
+    try:
+        text = Path(crl).read_text(errors="replace")
+    except OSError as error:
+        raise InputError(f"--tls-crl {crl}: cannot read it ({error.strerror})") from error
+    # load_verify_locations takes certificates too: a certificate here would silently become a trusted CA
+    if "-----BEGIN X509 CRL-----" not in text or "CERTIFICATE-----" in text:
+        raise InputError(f"--tls-crl {crl}: not a PEM certificate revocation list (BEGIN X509 CRL, no certificates)")
+    try:
+        context.load_verify_locations(cafile=str(crl))
+    except (ssl.SSLError, OSError) as error:
+        raise InputError(f"--tls-crl {crl}: not a PEM certificate revocation list ({error})") from error
+    context.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
 
 
 def warn_insecure(what: str) -> None:
@@ -80,6 +103,8 @@ def client_context(files: TlsFiles, what: str = "the peer") -> ssl.SSLContext | 
         warn_insecure(what)
     if files.cert:
         _load_chain(context, files)
+    if files.crl:
+        _load_crl(context, files.crl)
     return context
 
 
@@ -107,6 +132,9 @@ def server_context(files: TlsFiles) -> ssl.SSLContext | None:
         return None
     if not files.cert:
         raise InputError("listen needs --tls-cert and --tls-key to serve TLS")
+    if files.crl and not files.ca:
+        raise InputError("--tls-crl needs --tls-ca: it revokes client certificates, which only --tls-ca makes "
+                         "listen require")
     _check_files(files)
     context = _LazyHandshakeContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -114,6 +142,8 @@ def server_context(files: TlsFiles) -> ssl.SSLContext | None:
     if files.ca:
         _load_ca(context, files.ca)
         context.verify_mode = ssl.CERT_REQUIRED
+    if files.crl:
+        _load_crl(context, files.crl)
     return context
 
 
@@ -149,6 +179,9 @@ def web_session_settings(files: TlsFiles, url: str) -> dict:
     """``verify`` and ``cert`` for a requests session talking to ``url``."""
     if files.enabled and not url.startswith("https://"):
         raise InputError(f"--dicomweb {url}: the TLS options need an https:// URL")
+    if files.crl:  # requests takes a CA file, not an SSLContext: it has no place for a revocation list
+        raise InputError("--tls-crl is checked on DICOM links (--to, --from, --send-to and listen's callers), not "
+                         "over DICOMweb; put the revocation check in the HTTPS proxy in front of the server")
     _check_files(files)
     settings: dict = {"verify": str(files.ca) if files.ca else True}
     if files.insecure:

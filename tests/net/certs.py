@@ -26,6 +26,7 @@ class TestCertificates:
     other_ca: Path  # a CA nobody trusts
     stranger: Pair  # CN=stranger, signed by the other CA
     expired: Pair  # CN=expired-client, signed by the test CA, expired yesterday
+    ca_key: Path | None = None  # the test CA's private key: for revocation lists (make_crl)
 
 
 def _key():
@@ -90,10 +91,29 @@ def make_certificates(folder: Path) -> TestCertificates:
     ca, ca_key = authority("neuroseg test CA")
     other, other_key = authority("some other CA")
     return TestCertificates(
-        ca=_write(folder, "ca", ca),
+        ca=_write(folder, "ca", ca, ca_key), ca_key=folder / "ca.key",
         server=leaf("server", "localhost", ca, ca_key, hosts=("127.0.0.1", "localhost")),
         client=leaf("client", "orthanc-client", ca, ca_key, hosts=("127.0.0.1", "localhost")),
         other_ca=_write(folder, "other-ca", other),
         stranger=leaf("stranger", "stranger", other, other_key, hosts=("127.0.0.1",)),
         expired=leaf("expired", "expired-client", ca, ca_key, hosts=("127.0.0.1",), days=(-30, -1)),
     )
+
+
+def make_crl(certs: TestCertificates, revoked: list[Pair], path: Path, days=(-1, 7)) -> Path:
+    """A PEM revocation list of the test CA naming ``revoked`` (none: an empty list); ``days``: its last and
+    next update, relative to now."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+
+    ca = x509.load_pem_x509_certificate(certs.ca.read_bytes())
+    key = serialization.load_pem_private_key(certs.ca_key.read_bytes(), password=None)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    builder = (x509.CertificateRevocationListBuilder().issuer_name(ca.subject)
+               .last_update(now + datetime.timedelta(days=days[0])).next_update(now + datetime.timedelta(days=days[1])))
+    for pair in revoked:
+        serial = x509.load_pem_x509_certificate(pair.cert.read_bytes()).serial_number
+        builder = builder.add_revoked_certificate(x509.RevokedCertificateBuilder().serial_number(serial)
+                                                  .revocation_date(now - datetime.timedelta(hours=1)).build())
+    path.write_bytes(builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM))
+    return path

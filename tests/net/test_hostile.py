@@ -148,45 +148,146 @@ def test_huge_pixel_data_is_refused_at_the_spool_limit(tmp_path, node):
     assert folder_bytes(tmp_path / "spool") <= limit
 
 
-def many_tiny(count: int, port: int, tmp_path) -> float:
-    """Send ``count`` tiny instances of one study in one association; returns the seconds taken."""
+def test_a_spool_that_cannot_be_written_refuses_with_a_status_and_keeps_nothing(tmp_path, node, monkeypatch):
+    """Outcome: a write that fails halfway (a full disk) answers 0xA700, leaves no file (finished or partial) and
+    does not count against the spool limit; the instance after it is stored, byte for byte as sent, readable by
+    the owner only (it holds patient data)."""
+    import errno
+
+    from neuroseg.io.atomic import temporary_files
+
+    listener, port = node()
     study, series = generate_uid(), generate_uid()
-    instances = [tiny(study, series) for _ in range(count)]
+    full, good = tiny(study, series), tiny(study, series)
+    original = Path.write_bytes
+
+    def write_bytes(self, data):
+        if self.name.startswith(f".{full.SOPInstanceUID}.dcm."):
+            original(self, data[: len(data) // 2])
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return original(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", write_bytes)
+    before = listener.spool_bytes
     assoc = associate(port)
-    begin = time.perf_counter()
     try:
-        statuses = [store(assoc, ds) for ds in instances]
+        assert store(assoc, full) == OUT_OF_RESOURCES
+        assert listener.spool_bytes == before
+        assert temporary_files(tmp_path / "spool") == [] and spooled(tmp_path) == []
+        assert store(assoc, good) == SUCCESS
     finally:
         assoc.release()
+    (path,) = spooled(tmp_path)
+    assert path.stem == str(good.SOPInstanceUID) and path.stat().st_mode & 0o777 == 0o600
+    sent = pydicom.dcmread(path)
+    assert sent.SOPInstanceUID == good.SOPInstanceUID and sent.PixelData == good.PixelData
+    assert sent.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
+
+
+def test_partial_files_left_by_a_kill_are_removed_at_start(tmp_path, node):
+    """Outcome: atomic_path's temporary files in the spool (a kill mid-write) are removed when the node starts;
+    finished instances stay."""
+    from neuroseg.net.spool import save_instance
+
+    ds = tiny(generate_uid(), generate_uid())
+    kept = save_instance(ds, tmp_path / "spool" / "incoming")
+    left = kept.parent / f".{kept.name}.k1ll3d_0.part"
+    left.write_bytes(b"half")
+    node()
+    assert not left.exists() and kept.exists()
+
+
+def test_the_listener_refuses_to_start_with_pynetdicoms_chunked_receiving(tmp_path, monkeypatch):
+    """Outcome: with STORE_RECV_CHUNKED_DATASET on, pynetdicom writes each instance whole to the system's temp
+    folder before the handler runs and hands it an empty stream: the spool limit would see 0 bytes. So the node
+    does not start (one error), rather than accept any size."""
+    from pynetdicom import _config
+
+    from neuroseg.errors import NeurosegError
+    from neuroseg.net.listen import Listener, ListenerConfig
+
+    monkeypatch.setattr(_config, "STORE_RECV_CHUNKED_DATASET", True)
+    listener = Listener(ListenerConfig(spool=tmp_path / "spool", port=free_port(),
+                                       peer=parse_peer(f"NOWHERE@127.0.0.1:{free_port()}")), segmenter=None)
+    with pytest.raises(NeurosegError, match="STORE_RECV_CHUNKED_DATASET is on"):
+        listener.start()
+
+
+class _Records(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.records = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+
+def many_tiny(count: int, port: int, tmp_path) -> tuple[float, list[str], int]:
+    """Send ``count`` tiny instances of one study, in one association unless a store gets no answer: then, as a
+    real sender would, the same instance again on a new association. Returns the seconds taken, the SOP Instance
+    UIDs sent and how many were sent again.
+
+    pynetdicom's *requestor* can lose a C-STORE response: its reactor thread may take the response off the queue
+    between send_c_store's "is the reactor paused?" check and its wait ("Received unexpected C-STORE service
+    message", logged by the RequestorThread); the store then times out (60 s). Seen once in 200 and once in
+    ~4 000 instances on a CPU-starved machine. Each instance sent again must be such a loss on the sender's side,
+    never a request the node dropped."""
+    study, series = generate_uid(), generate_uid()
+    instances = [tiny(study, series) for _ in range(count)]
+    records = _Records()
+    logging.getLogger("pynetdicom").addHandler(records)
+    assoc = associate(port)
+    statuses, resent = [], 0
+    begin = time.perf_counter()
+    try:
+        for ds in instances:
+            status = store(assoc, ds)
+            if status is None:  # no answer: pynetdicom aborted the association
+                resent += 1
+                assoc.abort()
+                assoc = associate(port)
+                status = store(assoc, ds)
+            statuses.append(status)
+    finally:
+        assoc.release()
+        logging.getLogger("pynetdicom").removeHandler(records)
     seconds = time.perf_counter() - begin
     assert statuses == [SUCCESS] * count
     assert len(spooled(tmp_path)) == count
-    return seconds
+    lost = [r.threadName for r in records.records if "Received unexpected" in r.getMessage()]
+    assert len(lost) == resent and all(name.startswith("RequestorThread") for name in lost), lost
+    return seconds, [str(ds.SOPInstanceUID) for ds in instances], resent
 
 
 def test_many_tiny_instances_are_all_stored(tmp_path, node):
-    """Outcome: 200 tiny instances in one association, every one stored (10 000: the slow test below; pynetdicom
-    takes ~55 ms an instance on a loaded 2-core machine, 3 ms of it in the node's handler)."""
+    """Outcome: 200 tiny instances, every one stored (10 000: the slow test below; pynetdicom takes ~55-95 ms an
+    instance on a loaded 2-core machine, most of it polling sleeps and thread hand-overs, ~2 ms in the handler)."""
     _, port = node()
-    seconds = many_tiny(200, port, tmp_path)
-    print(f"200 tiny instances stored in {seconds:.1f} s")
+    seconds, _, resent = many_tiny(200, port, tmp_path)
+    print(f"200 tiny instances stored in {seconds:.1f} s ({resent} sent again after a lost response)")
 
 
 @pytest.mark.skipif(not os.environ.get("NEUROSEG_STRESS"),
-                    reason="the 10 000-instance stress run takes about 9 minutes on 2 cores: NEUROSEG_STRESS=1 runs it")
+                    reason="the 10 000-instance stress run takes 15-20 minutes on a busy 2-core machine: "
+                           "NEUROSEG_STRESS=1 runs it")
 @pytest.mark.slow
 def test_ten_thousand_tiny_instances_are_all_stored(tmp_path, node):
-    """Outcome: 10 000 tiny instances in one association, every one stored, the audit line counts them."""
+    """Outcome: 10 000 tiny instances, every one stored in the spool; the audit trail names every one of their
+    UIDs, an instance sent again (see many_tiny) counted in both associations."""
     import json
 
     _, port = node()
-    seconds = many_tiny(10_000, port, tmp_path)
-    print(f"10000 tiny instances stored in {seconds:.1f} s")
+    seconds, uids, resent = many_tiny(10_000, port, tmp_path)
+    print(f"10000 tiny instances stored in {seconds:.1f} s ({resent} sent again after a lost response)")
+    audit = tmp_path / "spool" / "audit.jsonl"
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not (tmp_path / "spool" / "audit.jsonl").exists():
+    while time.monotonic() < deadline and len(audit.read_text().splitlines() if audit.exists() else []) < resent + 1:
         time.sleep(0.1)
-    line = json.loads((tmp_path / "spool" / "audit.jsonl").read_text().splitlines()[-1])
-    assert line["instances"] == 10_000
+    lines = [json.loads(line) for line in audit.read_text().splitlines()]
+    audited = {uid for line in lines for study in line.get("studies", []) for series in study["series"]
+               for uid in series["instance_uids"]}
+    assert audited == set(uids)
+    assert sum(line["instances"] for line in lines) == 10_000 + resent
 
 
 def test_a_connection_that_never_speaks_is_dropped(tmp_path, node):

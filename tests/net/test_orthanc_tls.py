@@ -1,6 +1,7 @@
 """Against a real Orthanc with TLS on: DICOM TLS requiring our certificate, and HTTPS requiring it too.
 
-Orthanc -> neuroseg by TLS C-STORE, the SEG back by TLS C-STORE; STOW-RS over HTTPS with a client certificate;
+Orthanc -> neuroseg by TLS C-STORE, the SEG back by TLS C-STORE; STOW-RS over HTTPS with a client certificate
+(HTTPS terminated by a TLS proxy, stunnel, in front of Orthanc's HTTP: Orthanc 1.10.1's own HTTPS crashes here);
 and the refusals: no client certificate, a certificate from another CA, a good one from a host not allowed,
 an expired one."""
 
@@ -106,21 +107,59 @@ def test_orthanc_refuses_our_store_without_a_good_certificate(tmp_path, tls_orth
         dimse.RETRY_DELAYS_S = saved
 
 
-@pytest.mark.skip(reason="Orthanc 1.10.1 (Debian) segfaults on its first HTTPS request here; see tls_orthanc")
-def test_send_stow_rs_over_https_with_a_client_certificate(tmp_path, tls_orthanc, certs, capsys):
+@pytest.fixture(scope="module")
+def https_proxy(tmp_path_factory, tls_orthanc, certs):
+    """A TLS proxy (stunnel) in front of Orthanc's plain HTTP, requiring a client certificate from the test CA."""
+    from tests.net.tls_proxy import start_tls_proxy
+
+    proxy = start_tls_proxy(tmp_path_factory.mktemp("proxy"), tls_orthanc.http_port, certs.server.cert,
+                            certs.server.key, ca=certs.ca)
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture(scope="module")
+def https_orthanc(https_proxy, tls_orthanc, certs):
+    """The same Orthanc reached by HTTPS through the proxy, with the test CA and our client certificate."""
+    from dataclasses import replace
+
+    return replace(tls_orthanc, http_port=https_proxy.port, scheme="https", process=None, verify=str(certs.ca),
+                   cert=(str(certs.client.cert), str(certs.client.key)))
+
+
+def test_send_stow_rs_over_https_with_a_client_certificate(tmp_path, https_orthanc, https_proxy, tls_orthanc, certs,
+                                                           capsys, monkeypatch):
     """What holds: `neuroseg send --dicomweb https://...` with our CA and client certificate stores the SEG;
-    without a client certificate, or trusting another CA, it is one line and exit 7; Orthanc holds it once."""
+    trusting another CA our client refuses the proxy; without a client certificate the proxy refuses us (its
+    log says so); each refusal is one line and exit 7; Orthanc holds the SEG once."""
+    from neuroseg.net import dicomweb
+    from tests.net.test_listen import wait_for
     from tests.net.test_send_pull import segment_into
 
-    files, study = flair_study(tmp_path / "source")
+    monkeypatch.setattr(dicomweb, "RETRY_DELAYS_S", (0.05,))
+    _, study = flair_study(tmp_path / "source")
     segment_into(tmp_path / "source", tmp_path / "out")
-    base = ["send", str(tmp_path / "out"), "--dicomweb", tls_orthanc.dicomweb, "--user", "neuroseg-test",
+    base = ["send", str(tmp_path / "out"), "--dicomweb", https_orthanc.dicomweb, "--user", "neuroseg-test",
             "--password", "not-a-real-secret"]
     client = ["--tls-cert", str(certs.client.cert), "--tls-key", str(certs.client.key)]
+    assert https_orthanc.dicomweb.startswith("https://127.0.0.1:")
+
     assert main([*base, "--tls-ca", str(certs.other_ca), *client]) == 7
+    err = capsys.readouterr().err
+    assert "TLS with" in err and "certificate verify failed" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
     assert main([*base, "--tls-ca", str(certs.ca)]) == 7
     err = capsys.readouterr().err
-    assert "TLS with" in err and "Traceback" not in err
+    assert "certificate required" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    wait_for(lambda: "peer did not return a certificate" in https_proxy.log.read_text(),
+             timeout=15, what="the proxy's log of the refusal")
+    assert tls_orthanc.instances(study["study_uid"], "SEG") == []  # nothing got through the refusals
+
     assert main([*base, "--tls-ca", str(certs.ca), *client]) == 0
     assert "stored: seg.dcm" in capsys.readouterr().out
-    assert len(tls_orthanc.instances(study["study_uid"], "SEG")) == 1
+    (seg,) = tls_orthanc.instances(study["study_uid"], "SEG")  # Orthanc's REST API, behind the proxy
+    import pydicom
+
+    assert seg["MainDicomTags"]["SOPInstanceUID"] == str(pydicom.dcmread(tmp_path / "out" / "seg.dcm").SOPInstanceUID)
+    assert https_orthanc.rest("GET", "/system")["Name"] == "neuroseg-test"  # the REST API through the proxy too

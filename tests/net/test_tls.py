@@ -14,7 +14,7 @@ import time
 import pydicom
 import pytest
 
-from tests.net.certs import make_certificates
+from tests.net.certs import make_certificates, make_crl
 from tests.net.conftest import NEUROSEG_AE, flair_study, listeners
 
 pytest.importorskip("pynetdicom", reason="needs the pacs extra: pip install 'neuroseg[pacs]'")
@@ -37,7 +37,7 @@ def node(tmp_path, certs):
 
 
 def tls_store(files, port, *, ca=None, cert=None, key=None, ae_title="ORTHANC", called=NEUROSEG_AE,
-              bind="127.0.0.1", host="127.0.0.1"):
+              bind="127.0.0.1", host="127.0.0.1", crl=None):
     """C-STORE ``files`` in one association (TLS when ``ca`` is given); the statuses, or None when refused."""
     from pynetdicom import AE
     from pynetdicom.presentation import StoragePresentationContexts
@@ -47,7 +47,7 @@ def tls_store(files, port, *, ca=None, cert=None, key=None, ae_title="ORTHANC", 
     ae.requested_contexts = StoragePresentationContexts[:120]
     kwargs = {}
     if ca is not None:
-        kwargs["tls_args"] = (client_context(TlsFiles(ca=ca, cert=cert, key=key)), host)
+        kwargs["tls_args"] = (client_context(TlsFiles(ca=ca, cert=cert, key=key, crl=crl)), host)
     assoc = ae.associate(host, port, ae_title=called, bind_address=(bind, 0), **kwargs)
     if not assoc.is_established:
         return None
@@ -140,6 +140,68 @@ def test_client_checks_the_server_certificate(tmp_path, node, certs):
     assert tls_store(files[:1], port, ca=certs.ca, host="127.0.0.2") is None
 
 
+# --- revocation lists ---
+
+def test_a_revoked_client_certificate_is_refused(tmp_path, node, certs):
+    """What holds: with --tls-crl naming orthanc-client's certificate, that caller fails the handshake (audited,
+    nothing stored) while a certificate of the same CA that is not on the list is accepted; a list past its next
+    update refuses everyone (fails closed)."""
+    files, _ = flair_study(tmp_path / "source")
+    revoked = make_crl(certs, [certs.client], tmp_path / "revoked.crl")
+    server = dict(ca=certs.ca, cert=certs.server.cert, key=certs.server.key)
+    _, port = node(tls=TlsFiles(**server, crl=revoked))
+    assert tls_store(files[:1], port, ca=certs.ca, cert=certs.client.cert, key=certs.client.key) is None
+    assert tls_store(files[:1], port, ca=certs.ca, cert=certs.server.cert, key=certs.server.key) == [0]
+    lines = wait_for(lambda: [r for r in audit_lines(tmp_path) if r["event"] == "association"]
+                     if len(audit_lines(tmp_path)) >= 2 else None)
+    assert sorted(r["outcome"] for r in lines) == ["accepted", "refused"]
+    refusal = next(r for r in lines if r["outcome"] == "refused")
+    assert refusal["reason"] == "TLS handshake failed: certificate revoked" and not refusal.get("cert_subject")
+    assert len(list((tmp_path / "spool" / "incoming").rglob("*.dcm"))) == 1
+    stale = make_crl(certs, [], tmp_path / "stale.crl", days=(-10, -1))
+    _, port = node(tls=TlsFiles(**server, crl=stale), spool=tmp_path / "b")
+    assert tls_store(files[:1], port, ca=certs.ca, cert=certs.server.cert, key=certs.server.key) is None
+
+
+def test_a_client_with_a_crl_refuses_a_revoked_server(tmp_path, node, certs):
+    """What holds: send/pull/listen's own sends, given --tls-crl, refuse a peer whose certificate is revoked; the
+    same peer is called without the list, and a peer that is not on it is called with it."""
+    files, _ = flair_study(tmp_path / "source")
+    revoked = make_crl(certs, [certs.server], tmp_path / "revoked.crl")
+    _, port = node(tls=TlsFiles(cert=certs.server.cert, key=certs.server.key))
+    assert tls_store(files[:1], port, ca=certs.ca, crl=revoked) is None
+    assert tls_store(files[:1], port, ca=certs.ca) == [0]
+    _, port = node(tls=TlsFiles(cert=certs.client.cert, key=certs.client.key), spool=tmp_path / "b")
+    assert tls_store(files[:1], port, ca=certs.ca, crl=revoked) == [0]
+
+
+def test_bad_revocation_list_options_are_one_clear_error(tmp_path, certs):
+    from neuroseg.net.auth import WebAuth, web_client
+
+    crl = make_crl(certs, [certs.client], tmp_path / "revoked.crl")
+    with pytest.raises(InputError, match="no such file"):
+        client_context(TlsFiles(ca=certs.ca, crl=tmp_path / "missing.crl"))
+    with pytest.raises(InputError, match="not a PEM certificate revocation list"):  # a CA would become trusted
+        client_context(TlsFiles(ca=certs.ca, crl=certs.other_ca))
+    with pytest.raises(InputError, match="needs --tls-ca"):
+        server_context(TlsFiles(cert=certs.server.cert, key=certs.server.key, crl=crl))
+    with pytest.raises(InputError, match="contradict"):
+        client_context(TlsFiles(insecure=True, crl=crl))
+    with pytest.raises(InputError, match="not over DICOMweb"):
+        web_client("https://pacs.example/dicom-web", WebAuth(), tls=TlsFiles(ca=certs.ca, crl=crl))
+    context = client_context(TlsFiles(crl=crl))  # a list alone: TLS with the system's CAs, never a clear link
+    assert context is not None and context.verify_flags & ssl.VERIFY_CRL_CHECK_LEAF
+
+
+def test_tls_crl_on_the_command_line_is_one_line_and_a_non_zero_exit(tmp_path, certs, capsys):
+    from neuroseg.cli.main import main
+
+    code = main(["send", str(tmp_path), "--to", "PACS@127.0.0.1:11112", "--tls-ca", str(certs.ca),
+                 "--tls-crl", str(tmp_path / "missing.crl")])
+    err = capsys.readouterr().err
+    assert code != 0 and "--tls-crl" in err and "no such file" in err and len(err.strip().splitlines()) == 1
+
+
 # --- who may call ---
 
 def test_allow_by_ae_title_and_address(tmp_path, node, certs, caplog):
@@ -213,3 +275,58 @@ def test_dicomweb_session_verifies_with_the_ca_and_presents_our_certificate(cert
     with caplog.at_level(logging.WARNING, logger="neuroseg"):
         insecure = web_client("https://pacs.example/dicom-web", WebAuth(), tls=TlsFiles(insecure=True))
     assert insecure._session.verify is False and "NOT verified" in caplog.text
+
+
+def test_tls_ca_stands_when_the_environment_names_a_ca_bundle(certs, monkeypatch):
+    """What holds: with REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE set (as on many system images), a request of the
+    DICOMweb session verifies with --tls-ca, and --insecure stays off; without either, the environment's bundle
+    (the system's CAs) is used, as requests does."""
+    from neuroseg.net.auth import WebAuth, web_client
+
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    monkeypatch.setenv("CURL_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    url = "https://pacs.example/dicom-web"
+
+    def verify_of(client):
+        return client._session.merge_environment_settings(url, {}, None, None, None)["verify"]
+
+    assert verify_of(web_client(url, WebAuth(), tls=TlsFiles(ca=certs.ca))) == str(certs.ca)
+    assert verify_of(web_client(url, WebAuth(), tls=TlsFiles(insecure=True))) is False
+    assert verify_of(web_client(url, WebAuth())) == "/etc/ssl/certs/ca-certificates.crt"
+
+
+def test_dicomweb_retries_a_busy_server_but_not_a_certificate_error(monkeypatch):
+    """What holds: dicomweb-client's own retries (every exception, ~30 s) are off; ours retry a 503 and a dropped
+    connection a bounded number of times and give up on a certificate error at once."""
+    import requests
+
+    from neuroseg.net import dicomweb
+    from neuroseg.net.auth import WebAuth, web_client
+    from neuroseg.net.outcome import NetworkError
+
+    assert web_client("https://pacs.example/dicom-web", WebAuth())._max_attempts == 1
+    monkeypatch.setattr(dicomweb, "RETRY_DELAYS_S", (0.0, 0.0))
+    busy = requests.Response()
+    busy.status_code = 503
+    calls = []
+
+    def flaky():
+        calls.append(1)
+        if len(calls) < 3:
+            raise requests.HTTPError(response=busy)
+        return "stored"
+
+    assert dicomweb._retrying(flaky, "pacs") == "stored" and len(calls) == 3
+
+    def untrusted():
+        calls.append(1)
+        raise requests.exceptions.SSLError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed")
+
+    calls.clear()
+    with pytest.raises(NetworkError, match="certificate verify failed"):
+        dicomweb._retrying(untrusted, "pacs")
+    assert len(calls) == 1
+    forbidden = requests.Response()
+    forbidden.status_code = 403
+    with pytest.raises(NetworkError, match="HTTP 403"):
+        dicomweb._retrying(lambda: (_ for _ in ()).throw(requests.HTTPError(response=forbidden)), "pacs")
