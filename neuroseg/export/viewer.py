@@ -355,7 +355,8 @@ show().catch(error => {
 });
 """
 
-_HEAD = """<!DOCTYPE html>
+# Every page's start: offline (the Content-Security-Policy lets nothing load from elsewhere), black.
+PAGE_START = """<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -365,7 +366,9 @@ style-src 'unsafe-inline'; img-src data: blob:; connect-src data: blob:; worker-
 <style>
   html, body {{ margin: 0; background: #000; color: #ddd; font: 13px sans-serif; }}
   body {{ display: flex; flex-direction: column; height: 100vh; }}
-  header {{ display: flex; flex: none; gap: 1em; align-items: center; padding: 4px 8px; background: #222;
+"""
+
+_HEAD = PAGE_START + """  header {{ display: flex; flex: none; gap: 1em; align-items: center; padding: 4px 8px; background: #222;
             height: 24px; }}
   #input-checks {{ flex: none; background: {banner_colour}; color: #000; padding: 4px 8px; max-height: 30vh;
                    overflow: auto; }}

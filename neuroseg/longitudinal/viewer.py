@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from neuroseg.export.viewer import (NIIVUE_VERSION, compact_image, display_window, niivue_bundle, nifti_base64,
-                                    script_json, tumour_centre_mm)
+from neuroseg.export.viewer import (NIIVUE_VERSION, PAGE_START, compact_image, display_window, niivue_bundle,
+                                    nifti_base64, script_json, tumour_centre_mm)
 from neuroseg.io.atomic import atomic_path
 from neuroseg.longitudinal.response import CAVEAT, NEW_LABEL, RESOLVED_LABEL, STABLE_LABEL
 
@@ -214,17 +214,7 @@ show().catch(error => {
 });
 """
 
-_HEAD = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline'; \
-style-src 'unsafe-inline'; img-src data: blob:; connect-src data: blob:; worker-src blob:">
-<title>{title}</title>
-<style>
-  html, body {{ margin: 0; background: #000; color: #ddd; font: 13px sans-serif; }}
-  body {{ display: flex; flex-direction: column; height: 100vh; }}
-  header {{ display: flex; flex: none; flex-wrap: wrap; gap: 1em; align-items: center; padding: 4px 8px;
+_HEAD = PAGE_START + """  header {{ display: flex; flex: none; flex-wrap: wrap; gap: 1em; align-items: center; padding: 4px 8px;
             background: #222; }}
   #not-same-head {{ flex: none; background: {alarm_colour}; color: #fff; padding: 8px; font-size: 16px; }}
   #not-same-head ul {{ margin: 0; padding-left: 1.2em; font-size: 13px; }}

@@ -69,13 +69,8 @@ class Orthanc:
         return self.rest("POST", "/tools/find", json={"Level": "Instance", "Query": query, "Expand": True})
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process:
+            stop_process(self.process)
 
 
 def start_orthanc(folder: Path, modalities: dict | None = None, http_port: int | None = None,
@@ -112,3 +107,14 @@ def start_orthanc(folder: Path, modalities: dict | None = None, http_port: int |
             time.sleep(0.05)
     server.stop()
     pytest.fail("Orthanc did not answer within 20 s")
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    """Terminate a server started by a fixture; kill it if it has not gone after 10 s."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.net.orthanc import free_port
+from tests.net.orthanc import free_port, stop_process
 
 
 @dataclass
@@ -26,13 +26,7 @@ class TlsProxy:
     log: Path
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
 
 def stunnel_config(port: int, target_port: int, cert: Path, key: Path, ca: Path | None, log: Path) -> str:
