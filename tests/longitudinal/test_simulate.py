@@ -12,7 +12,7 @@ from neuroseg.volume import Volume
 
 def gaussian_volume(thickness: float, centre_mm=(20.3, 24.1, 41.3), sigma_mm=6.0) -> Volume:
     """A smooth blob at a known point (RAS mm), on a 1 x 1 x ``thickness`` mm grid."""
-    shape = (44, 48, int(round(90 / thickness)))
+    shape = (44, 48, round(90 / thickness))
     affine = np.diag([1.0, 1.0, thickness, 1.0])
     world = np.indices(shape).astype(np.float64) * np.array([1.0, 1.0, thickness])[:, None, None, None]
     squared = ((world - np.array(centre_mm)[:, None, None, None]) ** 2).sum(0)
