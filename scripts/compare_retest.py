@@ -4,6 +4,7 @@ registration error at the tumour, the volume and SPD changes (which should be ne
 then pairs of different patients, which must be flagged (head Dice, correlation inside the head).
 
     python scripts/compare_retest.py -o docs/results/compare-retest.json [--cases 7]
+    python scripts/compare_retest.py -o du7014.json --case TCGA_DU_7014_19860618 --pairs 0 --reprocessed-pixels
 
 Same-head limits on real data: the retest pairs (one head, moved and resampled), one patient's raw clinical
 scan against the same scan as the lgg-flair release processed it (another grid, field of view and intensity
@@ -138,12 +139,23 @@ def summarise(rows: list, same: list, pairs: list) -> dict:
     return out
 
 
+def retest_scans(names: list | None, count: int, folder: Path) -> list:
+    """(index, scan, label) of the cases to retest: the first ``count`` and the sample scan, or the cases
+    named. The index picks the motion (the axis turned about), so a case named alone moves as in the full run."""
+    order = CASES + ("sample",)
+    chosen = names if names is not None else list(CASES[:count]) + (["sample"] if count else [])
+    return [(order.index(name),) + ((SAMPLE, None) if name == "sample" else lgg_scan(name, folder))
+            for name in sorted(set(chosen), key=order.index)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-o", "--output", type=Path, required=True)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--cases", type=int, default=len(CASES),
                         help=f"lgg-flair cases to retest, at most {len(CASES)}, then the sample scan; 0: no retest")
+    parser.add_argument("--case", action="append", choices=CASES + ("sample",), default=None,
+                        help="retest only this case (repeatable), moved as in the full run; overrides --cases")
     parser.add_argument("--pairs", type=int, default=len(PATIENT_PAIRS), help="pairs of different patients")
     parser.add_argument("--reprocessed-pixels", type=float, nargs="*", default=[0.9],
                         help="pixel sizes (mm) to try for the release's copy of FG-6692 against its raw clinical scan: "
@@ -162,7 +174,7 @@ def main() -> None:
                                            "different_patients": pairs, "summary": summary}, indent=1) + "\n")
 
     with tempfile.TemporaryDirectory() as tmp:
-        scans = [lgg_scan(c, Path(tmp)) for c in CASES[:args.cases]] + ([(SAMPLE, None)] if args.cases else [])
+        scans = retest_scans(args.case, args.cases, Path(tmp))
         for pixel in args.reprocessed_pixels if CLINICAL.is_file() else ():
             same.append(registered(CLINICAL, lgg_scan("TCGA_FG_6692_20020606", Path(tmp), pixel)[0],
                                    "clinical/tcga-fg-6692/flair.nii.gz",
@@ -174,7 +186,7 @@ def main() -> None:
             print(json.dumps(pairs[-1]), flush=True)
             save()
         # the slow part last (two segmentations a scan): the same-head verdicts above come out first
-        for n, (path, label) in enumerate(scans):
+        for n, path, label in scans:
             rows.append(retest(path, label, n, segmenter, Path(tmp)))
             print(json.dumps(rows[-1]), flush=True)
             save()

@@ -195,6 +195,22 @@ def test_all_or_nothing_takes_back_new_files_and_restores_replaced_ones(tmp_path
     assert files_in(tmp_path) == ["new.txt", "old.txt"] and (tmp_path / "old.txt").read_text() == "replaced"
 
 
+
+def test_a_file_removed_inside_all_or_nothing_comes_back_when_the_block_fails(tmp_path):
+    from neuroseg.io.atomic import all_or_nothing, atomic_write_text, remove
+
+    (tmp_path / "stale.txt").write_text("stale")
+    with pytest.raises(RuntimeError), all_or_nothing():
+        atomic_write_text(tmp_path / "new.txt", "new")
+        assert remove(tmp_path / "stale.txt") and not (tmp_path / "stale.txt").exists()
+        raise RuntimeError("a later step failed")
+    assert files_in(tmp_path) == ["stale.txt"] and (tmp_path / "stale.txt").read_text() == "stale"
+    with all_or_nothing():
+        atomic_write_text(tmp_path / "new.txt", "new")
+        assert remove(tmp_path / "stale.txt")
+        assert not remove(tmp_path / "absent.txt")
+    assert files_in(tmp_path) == ["new.txt"]  # no backup left behind
+
 # --------------------------------------------------------------------------- model folder
 
 @pytest.fixture

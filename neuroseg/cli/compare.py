@@ -27,7 +27,7 @@ def register(app, friendly_errors) -> None:
                                             "with two or more sessions, against the first and the previous."),
         model: Optional[Path] = typer.Option(None, "--model", help="A model folder (default: the shipped model)."),
         device: str = typer.Option("auto", "--device", help="auto (CUDA when available), cpu or cuda."),
-        force: bool = typer.Option(False, "--force", help="Overwrite existing outputs."),
+        force: bool = typer.Option(False, "--force", help="Overwrite existing outputs; remove old ones it does not write."),
         force_input: bool = typer.Option(False, "--force-input", help="Segment scans an input check refuses."),
     ):
         """Register FOLLOWUP onto BASELINE, segment both, and report the change as RANO measures it (FLAIR only)."""

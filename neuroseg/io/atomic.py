@@ -3,7 +3,8 @@ neuroseg makes (outputs, models, checkpoints, caches), so a reader never finds h
 
 ``all_or_nothing()`` groups several atomic writes: if the block fails, the files it
 renamed into place are removed again (or, where ``--force`` replaced an older file,
-the older file is put back), so a folder never holds half of a run's outputs.
+the older file is put back), so a folder never holds half of a run's outputs. A file
+``remove()``d inside the block comes back too.
 """
 
 from __future__ import annotations
@@ -142,6 +143,28 @@ def all_or_nothing():
                     pass
     finally:
         _COMMITS.reset(token)
+
+
+def remove(target) -> bool:
+    """Remove ``target`` if it is there; inside ``all_or_nothing()`` a failure of the block puts it back.
+    True when something was removed."""
+    target = Path(target)
+    commits = _COMMITS.get()
+    try:
+        if commits is None:
+            os.unlink(target)
+            return True
+        backup = _backup(target)
+        if backup is None:
+            return False
+        if os.path.lexists(target):  # a hard link was made: the target is still there
+            os.unlink(target)
+    except FileNotFoundError:
+        return False
+    except OSError as error:
+        raise OutputError(f"Cannot remove {target}: {error.strerror or error}") from error
+    commits.append((target, backup))
+    return True
 
 
 def atomic_write_text(target, text: str) -> Path:

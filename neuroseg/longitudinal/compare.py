@@ -192,9 +192,10 @@ def compare_time_points(baseline: TimePoint, followup: TimePoint) -> Comparison:
 
 def write_comparison(comparison: Comparison, folder, force: bool = False) -> list[Path]:
     """compare.json, change.nii.gz (and change.dcm for a DICOM baseline), compare.png, compare.html and
-    transform.tfm into ``folder``, all or nothing."""
+    transform.tfm into ``folder``, all or nothing. With ``force``, what an earlier compare wrote there and
+    this one does not (change.dcm after NIfTI inputs) is removed, so the folder holds one comparison."""
     from neuroseg.export.files import prepare_output_dir
-    from neuroseg.io.atomic import all_or_nothing, atomic_write_text
+    from neuroseg.io.atomic import all_or_nothing, atomic_write_text, remove
     from neuroseg.export.nifti import write_nifti
     from neuroseg.longitudinal.change_seg import is_dicom, write_change_seg
     from neuroseg.longitudinal.picture import render_comparison
@@ -213,6 +214,8 @@ def write_comparison(comparison: Comparison, folder, force: bool = False) -> lis
         names = [p.name for p in written] + [COMPARE_FILE]
         text = json.dumps(comparison.to_json(files=names), indent=2) + "\n"
         written.append(atomic_write_text(folder / COMPARE_FILE, text))
+        for name in set(OUTPUT_NAMES) - {p.name for p in written}:
+            remove(folder / name)
     return written
 
 

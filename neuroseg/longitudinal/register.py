@@ -28,7 +28,7 @@ DICE_TIE = 0.005
 
 # The verdict "same head". Set on synthetic heads, then measured on real scans (scripts/compare_retest.py,
 # docs/results/compare-retest.json, the README's table): 8 real scans against themselves moved and resampled
-# onto a 5 mm grid gave head Dice 0.928-0.967 and correlation inside the head 0.880-0.973; 14 pairs of
+# onto a 5 mm grid gave head Dice 0.916-0.967 and correlation inside the head 0.880-0.973; 14 pairs of
 # different lgg-flair patients gave Dice 0.71-0.89 and correlation -0.32 to 0.35. The correlation carries
 # the verdict; real follow-ups change more (surgery, oedema, another scanner), so it sits well below
 # test-retest and above different patients. The real data gave no reason to move either limit.

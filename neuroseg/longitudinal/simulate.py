@@ -62,5 +62,19 @@ def _thick(volume: Volume, to_old: np.ndarray, spacing: np.ndarray) -> np.ndarra
     step = np.abs(to_old[:3, 2])
     if spacing[2] <= spacing[:2].max() * 1.5:
         return array
-    sizes = [max(1, int(round(s))) for s in step]
-    return ndimage.uniform_filter(array, size=sizes, mode="nearest")
+    for axis, width in enumerate(step):
+        array = ndimage.correlate1d(array, box_kernel(width), axis=axis, mode="nearest")
+    return array
+
+
+def box_kernel(width: float) -> np.ndarray:
+    """A box ``width`` voxels wide, centred on the middle voxel: odd length, the end voxels weighted by the
+    share of them it covers. A box of an even whole number of voxels (scipy's uniform_filter) sits half a
+    voxel off centre: on TCGA_DU_7014 (2.38 mm slices, two a 5 mm slice) that moved the simulated follow-up
+    1.2 mm along the slice axis, which the retest then read as a registration error."""
+    half = max(float(width), 1.0) / 2
+    reach = int(np.ceil(half - 0.5))
+    offsets = np.arange(-reach, reach + 1)
+    # the overlap of each voxel [o - 0.5, o + 0.5] with the box [-half, half]
+    weights = np.clip(np.minimum(offsets + 0.5, half) - np.maximum(offsets - 0.5, -half), 0.0, None)
+    return weights / weights.sum()

@@ -66,6 +66,31 @@ def test_a_nifti_baseline_gets_no_change_seg(tmp_path):
     assert "change.nii.gz" in names and "change.dcm" not in names
 
 
+
+def test_force_after_a_dicom_compare_leaves_no_stale_change_seg(tmp_path):
+    """A DICOM compare writes change.dcm; a later --force compare of NIfTI scans into the same folder must not
+    leave it there beside the new change.nii.gz, or the folder mixes two comparisons."""
+    import json
+
+    import pytest
+
+    from neuroseg.errors import OutputError
+    from neuroseg.volume import Volume
+
+    baseline, followup, _ = visits(tmp_path)
+    out = tmp_path / "out"
+    write_comparison(compare_time_points(baseline, followup), out)
+    assert (out / "change.dcm").is_file()
+    image = Volume(baseline.image.array, baseline.image.affine, {"format": "nifti", "path": "x.nii.gz"})
+    nifti = compare_time_points(TimePoint(image, baseline.mask, {"path": "x.nii.gz"}), followup)
+    with pytest.raises(OutputError, match="--force"):
+        write_comparison(nifti, out)
+    assert (out / "change.dcm").is_file()  # refused: nothing touched
+    written = write_comparison(nifti, out, force=True)
+    assert not (out / "change.dcm").exists()
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in written)
+    assert "change.dcm" not in json.loads((out / "compare.json").read_text())["files"]
+
 def test_a_change_seg_of_two_heads_says_not_compared_first():
     content = change_content("m", trusted=False)
     assert content.series_description.startswith("NOT COMPARED - ") and "NOT COMPARED" in content.description
