@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -12,7 +11,7 @@ import torch
 
 from neuroseg.errors import GeometryError, InputError
 from neuroseg.inference.postprocess import fill_holes, remove_small_components
-from neuroseg.models.precision import PRECISIONS, uses_bf16
+from neuroseg.models.precision import PRECISIONS, autocast, uses_bf16
 from neuroseg.models.store import Model, load_model
 from neuroseg.transforms import HeadCrop, Reorientation
 from neuroseg.transforms.orientation import mirror_left_right
@@ -147,7 +146,8 @@ class Segmenter:
         self.flip_tta = settings.get("flip_tta", False) if flip_tta is None else flip_tta
         self.classifier_flip_tta = bool(settings.get("classifier_flip_tta", False))
         self.keep_probabilities = keep_probabilities
-        self.bf16 = uses_bf16(self.device, inference_precision(settings, self.device, precision))
+        self.precision = inference_precision(settings, self.device, precision)
+        self.bf16 = uses_bf16(self.device, self.precision)
 
     def segment(self, source, series_uid: str | None = None, exclude=(), force_input: bool = False
                 ) -> SegmentationResult:
@@ -251,7 +251,7 @@ class Segmenter:
             yield batch.contiguous(memory_format=torch.channels_last)
 
     def _autocast(self):
-        return torch.autocast(self.device.type, dtype=torch.bfloat16) if self.bf16 else nullcontext()
+        return autocast(self.device, self.precision)
 
     def _to_input_grid(self, volume: Volume, prediction: SlicePrediction):
         """Undo crop/resize, threshold to uint8, clean up, undo reorientation; check the grid."""
