@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository: tests/real_scans.py
 
-from real_scans import TRIO_T1_UID, default_data  # noqa: E402
+from tests.real_scans import TRIO_T1_UID, default_data  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent.parent / "docs" / "results" / "false-tumour.json"
 

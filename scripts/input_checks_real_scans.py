@@ -14,9 +14,9 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository: tests/real_scans.py
 
-from real_scans import default_data, real_scans  # noqa: E402
+from tests.real_scans import default_data, real_scans  # noqa: E402
 
 
 def main(args=None) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import nibabel as nib
 import numpy as np
@@ -12,7 +11,7 @@ import pytest
 from neuroseg.checks import OK, REFUSE, WARN, check_input
 from neuroseg.volume import Volume
 from tests.checks import synthetic as S
-from tests.conftest import REPO, SHARED_DATA
+from tests.conftest import SHARED_DATA
 
 
 @pytest.fixture(scope="module")
@@ -115,8 +114,7 @@ REAL = {
 def _real_scans(lgg: bool):
     if not SHARED_DATA.exists():
         pytest.skip(f"needs {SHARED_DATA} (the project's shared data, present in CI)")
-    sys.path.insert(0, str(REPO / "scripts"))
-    from real_scans import real_scans
+    from tests.real_scans import real_scans
 
     return {name: (sequence, load) for name, sequence, load in real_scans(SHARED_DATA, lgg=lgg)}
 

@@ -119,43 +119,6 @@ def test_training_only_the_classifier_keeps_the_segmenter_and_records_where_it_c
 
 
 @pytest.mark.slow
-def test_classifier_cross_validation_script_reports_every_fold(tmp_path):
-    import subprocess
-    import sys
-
-    from tests.conftest import REPO
-
-    data = shared_path("kaggle-sample", "kaggle_3m")
-    out = tmp_path / "cv.json"
-    subprocess.run([sys.executable, str(REPO / "scripts" / "cv_classifier.py"), str(data), "-o", str(out),
-                    "--folds", "2", "--epochs", "1", "--size", "64", "--features", "4", "--batch-size", "8"],
-                   check=True, capture_output=True)
-    results = json.loads(out.read_text())
-    assert sorted(results["folds"]) == ["0", "1"]
-    assert all(0.0 <= fold["accuracy"] <= 1.0 and fold["slices"] > 0 for fold in results["folds"].values())
-    assert min(f["accuracy"] for f in results["folds"].values()) <= results["accuracy_pooled"] \
-        <= max(f["accuracy"] for f in results["folds"].values())
-    # the kept logits reproduce each fold's accuracy, so later comparisons (flip, ensembles) need no retraining
-    for fold in results["folds"].values():
-        logits, labels = np.array(fold["logits"]), np.array(fold["labels"])
-        assert len(logits) == fold["slices"] == len(fold["logits_flipped"])
-        assert abs(((logits > 0) == labels).mean() - fold["accuracy"]) < 1e-6
-    # a run made in parts (one fold each) and merged is the same run
-    for k in ("0", "1"):
-        part = {"config": results["config"], "folds": {k: results["folds"][k]}}
-        (tmp_path / f"part{k}.json").write_text(json.dumps(part))
-    merged = tmp_path / "merged.json"
-    subprocess.run([sys.executable, str(REPO / "scripts" / "cv_classifier.py"), "--merge", str(tmp_path / "part0.json"),
-                    str(tmp_path / "part1.json"), "-o", str(merged)], check=True, capture_output=True)
-    merged = json.loads(merged.read_text())
-    assert merged["folds"] == results["folds"] and merged["accuracy_pooled"] == results["accuracy_pooled"]
-    assert merged["config"]["only_folds"] == [0, 1]
-    scores = subprocess.run([sys.executable, str(REPO / "scripts" / "cv_scores.py"), str(out), str(out)],
-                            check=True, capture_output=True, text=True).stdout
-    assert "ensemble of 2 flip" in scores and f"accuracy {results['accuracy_pooled']:.4f}" in scores
-
-
-@pytest.mark.slow
 def test_a_classifier_ensemble_trains_saves_and_loads(tmp_path, kaggle_base):
     import torch
 

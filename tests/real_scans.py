@@ -1,7 +1,7 @@
 """The real scans of ../shared/data that the input checks were built and measured on, by expected sequence.
 
-Each entry is (name, sequence, loader); the loader returns a neuroseg Volume. Used by
-scripts/input_checks_real_scans.py and scripts/false_tumour.py (and the tests, through them).
+Each entry is (name, sequence, loader); the loader returns a neuroseg Volume. Used by the
+input-check tests and by scripts/input_checks_real_scans.py and scripts/false_tumour.py.
 """
 
 from __future__ import annotations
