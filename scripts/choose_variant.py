@@ -1,10 +1,12 @@
 """Apply docs/results/cv5-v2-crops/decision-rule.md to a pooled CV table: the post-processing, the
 precision, and whether the model ships; prints the model's ``inference`` settings.
 
-    python scripts/choose_variant.py TABLE.json [--paired FP32_VS_BF16.json] [--recipe NAME]
+    python scripts/choose_variant.py TABLE.json [--paired FP32_VS_BF16.json] [--recipe NAME] [--write MODELDIR]
 
 TABLE: ``scripts/cv_table.py``'s output (fp32 evaluations, every variant). --paired: its output for
-``fp32=... bf16=...`` over the same folds (the bf16 check, rule 3).
+``fp32=... bf16=...`` over the same folds (the bf16 check, rule 3). --write: set MODELDIR's
+``metadata.json`` ``inference`` to the chosen settings (with ``chosen_by``) and record the CV under
+``metrics.cross_validation`` (the weights are not touched, so their sha256s stay right).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ def main():
     parser.add_argument("table", type=Path)
     parser.add_argument("--paired", type=Path)
     parser.add_argument("--recipe")
+    parser.add_argument("--write", type=Path, metavar="MODELDIR")
     args = parser.parse_args()
     recipes = json.loads(args.table.read_text())["recipes"]
     recipe = recipes[args.recipe or next(iter(recipes))]
@@ -64,6 +67,7 @@ def main():
           f"missed>1mL {row['missed_over_1ml']}  <5mL {row['small_dice_mean']}  "
           f"sens {row['slice_sensitivity']:.3f} spec {row['slice_specificity']:.3f}")
     settings["precision"] = "fp32"
+    difference = None
     if args.paired:
         pair = json.loads(args.paired.read_text()).get("paired") or {}
         difference = (pair.get("per_variant") or {}).get(chosen, {}).get("mean_difference")
@@ -73,6 +77,32 @@ def main():
     ships = row["dice_mean"] > V1_CV_MEAN and row["missed_over_1ml"] == 0
     print(f"ships (mean > {V1_CV_MEAN}, no tumour > 1 mL missed): {'yes' if ships else 'no'}")
     print(json.dumps(settings))
+    if args.write:
+        write_choice(args.write, settings, chosen, row, recipe, args, difference if args.paired else None)
+        print(f"wrote {args.write / 'metadata.json'}")
+
+
+def write_choice(model_dir: Path, settings: dict, chosen: str, row: dict, recipe: dict, args,
+                 bf16_difference) -> None:
+    path = model_dir / "metadata.json"
+    metadata = json.loads(path.read_text())
+    if bf16_difference is None:
+        precision = "fp32 (bf16 not measured for this variant)"
+    else:
+        precision = (f"{'auto (bf16 where native)' if settings['precision'] == 'auto' else 'fp32'}: paired "
+                     f"bf16 - fp32 mean Dice {bf16_difference:+.4f} for this variant over the patients of {args.paired} "
+                     f"(rule: within {BF16_WITHIN})")
+    metadata["inference"] = dict(settings, chosen_by=(
+        f"docs/results/cv5-v2-crops/decision-rule.md applied by `python scripts/choose_variant.py {args.table}"
+        + (f" --paired {args.paired}" if args.paired else "") + "` to the pooled "
+        f"{len(recipe['folds'])}-fold CV ({recipe['patients']} patients): variant {chosen}, pooled Dice mean "
+        f"{row['dice_mean']:.4f}, median {row['dice_median']:.4f}; precision {precision}."))
+    metadata.setdefault("metrics", {})["cross_validation"] = {
+        "table": str(args.table), "rule": "docs/results/cv5-v2-crops/decision-rule.md",
+        "folds": len(recipe["folds"]), "patients": recipe["patients"], "variant": chosen, **row,
+        "note": "the recipe's 5-fold patient-level CV (fold models trained like this one on 4/5 of the patients); "
+                "this model itself trained on all of them and has no validation patients of its own"}
+    path.write_text(json.dumps(metadata, indent=2) + "\n")
 
 
 if __name__ == "__main__":
