@@ -38,8 +38,12 @@ def test_shipped_model_is_complete_and_small():
     folder = default_model_dir()
     metadata = json.loads((folder / "metadata.json").read_text())
     assert sum((folder / w["file"]).stat().st_size for w in metadata["weights"].values()) <= 30 * 2**20
-    assert metadata["training"]["validation_cases"] and metadata["training"]["train_cases"]
-    assert not set(metadata["training"]["validation_cases"]) & set(metadata["training"]["train_cases"])
+    training = metadata["training"]
+    assert training["train_cases"] and not set(training["validation_cases"]) & set(training["train_cases"])
+    if not training["validation_cases"]:  # an all-data model: its validation is its recipe's cross-validation
+        cross_validation = metadata["metrics"]["cross_validation"]
+        assert cross_validation["folds"] >= 5 and cross_validation["patients"] == len(training["train_cases"])
+        assert metadata["inference"]["chosen_by"].startswith(cross_validation["rule"])
     load_model(folder)
 
 
