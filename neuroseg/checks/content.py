@@ -17,16 +17,14 @@ def background_ring(view) -> float | None:
     A skull-stripped brain is cut out of its scan and set in a constant background, right up to
     its edge; a whole head fades into scanner noise (or the 8-bit tifs' noise floor) there.
     """
-    from scipy import ndimage
+    from neuroseg.checks.slicewise import dilation
 
     if view.middle.size == 0:
         return None
-    head = view.head[:, :, view.middle]
-    in_plane = np.zeros((3, 3, 1), dtype=bool)
-    in_plane[:, :, 0] = True
-    ring = ndimage.binary_dilation(head, in_plane, iterations=RING_VOXELS) & ~head
-    outside = ~ndimage.binary_dilation(head, in_plane, iterations=1)
-    values = view.array[:, :, view.middle]
+    head = view.middle_head
+    ring = dilation(head, iterations=RING_VOXELS) & ~head  # in-plane 3x3 squares
+    outside = ~dilation(head, iterations=1)
+    values = view.middle_array
     if ring.sum() < 100 or outside.sum() < 100:
         return None
     levels, counts = np.unique(values[outside], return_counts=True)
@@ -55,7 +53,7 @@ def head_fraction(view) -> Finding:
 
 
 def clipped(view) -> Finding:
-    values = view.array[view.head]
+    values = view.head_values
     if values.size == 0:
         return Finding("content.clipped", OK, "no head", "", R.VALIDATED_CLIPPED)
     fraction = float(np.mean(values >= view.maximum))
@@ -66,7 +64,7 @@ def clipped(view) -> Finding:
 
 def contrast(view) -> Finding:
     """Distinct intensities and their spread inside the head: a constant, binary or near-empty head warns."""
-    values = view.array[view.head]
+    values = view.head_values
     if values.size < 1000:
         return Finding("content.contrast", WARN, f"{values.size} head voxels", "", R.VALIDATED_SPREAD,
                        "the head is near-empty")
@@ -86,8 +84,7 @@ def contrast(view) -> Finding:
 
 def structure(view) -> Finding:
     """Correlation of each head voxel with its in-plane neighbour: anatomy is smooth, pure noise is not."""
-    head = view.head[:, :, view.middle]
-    values = view.array[:, :, view.middle]
+    head, values = view.middle_head, view.middle_array
     pair = head[:-1] & head[1:]
     if pair.sum() < 1000:
         return Finding("content.structure", OK, "not measurable", "", R.VALIDATED_STRUCTURE)

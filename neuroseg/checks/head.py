@@ -6,6 +6,7 @@ Computed once per input and shared by the coverage, content and sequence checks.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -29,32 +30,47 @@ class HeadView:
     middle: np.ndarray  # indices of the analysed middle slices
     depth: np.ndarray  # mm below the head's outline, (I, J, len(middle))
 
-    @property
+    # Several checks read the same parts of the view: each is copied out once.
+    @cached_property
     def area(self) -> np.ndarray:
         """Head area of each sampled slice, in voxels."""
         return self.head.sum(axis=(0, 1))
 
+    @cached_property
+    def middle_array(self) -> np.ndarray:
+        """The analysed middle slices of ``array`` (shaped like ``depth``)."""
+        return self.array[:, :, self.middle]
+
+    @cached_property
+    def middle_head(self) -> np.ndarray:
+        """The head mask of the middle slices (shaped like ``depth``)."""
+        return self.head[:, :, self.middle]
+
+    @cached_property
+    def head_values(self) -> np.ndarray:
+        """The intensities inside the head, on every sampled slice."""
+        return self.array[self.head]
+
     def middle_values(self, mask: np.ndarray) -> np.ndarray:
         """Intensities of the middle slices where ``mask`` (shaped like ``depth``) is set."""
-        return self.array[:, :, self.middle][mask]
+        return self.middle_array[mask]
 
 
 def head_view(volume) -> HeadView:
-    from scipy import ndimage
-
+    from neuroseg.checks.slicewise import distance_mm
     from neuroseg.transforms import Reorientation
 
-    working = Reorientation.to_working(volume).apply_volume(volume)
+    working = Reorientation.to_working(volume).apply_volume(volume, copy=False)  # a view: 24 slices are read
     whole = np.asarray(working.array)
     sampled = _evenly(np.arange(whole.shape[2]), MAX_HEAD_SLICES)
-    array = np.asarray(whole[:, :, sampled], dtype=np.float32)
+    array = np.ascontiguousarray(whole[:, :, sampled], dtype=np.float32)
     head = largest_filled(head_threshold(array))
     area = head.sum(axis=(0, 1))
     candidates = np.flatnonzero(area >= MIDDLE_AREA * area.max()) if area.max() else np.arange(0)
     middle = _evenly(candidates, MAX_ANALYSED_SLICES)
     depth = np.zeros((*array.shape[:2], middle.size), dtype=np.float32)
     for n, k in enumerate(middle):
-        depth[:, :, n] = ndimage.distance_transform_edt(head[:, :, k], sampling=working.spacing[:2])
+        depth[:, :, n] = distance_mm(head[:, :, k], working.spacing[:2])
     return HeadView(array, whole.shape[2], float(whole.max()) if whole.size else 0.0,
                     np.asarray(working.spacing), head, middle, depth)
 
@@ -81,39 +97,41 @@ def head_threshold(array: np.ndarray) -> np.ndarray:
 def largest_filled(mask: np.ndarray) -> np.ndarray:
     """On each axial slice (axis 2) of ``mask``, its largest in-plane component with the holes filled.
 
-    One call over the whole volume with in-plane structuring elements: the same result as slice by
-    slice, without a Python loop of scipy calls per slice (about 3x faster on a 155-slice volume).
+    Slice by slice, within the in-plane box of what the opening kept (outside it all is background that
+    reaches the image's edge): on the 24 sampled slices scipy's 2D labelling took two thirds of the time
+    of one 3D labelling with in-plane elements, which then had to find each part's slice.
     """
-    from scipy import ndimage
+    from neuroseg.checks.slicewise import grown_box, opening
 
     if min(mask.shape[:2]) > 8:  # thin noise strands go; a tiny image keeps what it has
-        mask = ndimage.binary_opening(mask, IN_PLANE_CROSS, iterations=2)
-    labels, count = ndimage.label(mask, IN_PLANE_CROSS)
+        mask = opening(mask, iterations=2)
+    filled = np.zeros_like(mask)
+    box = grown_box(mask.any(axis=2))
+    if box is not None:
+        for k in range(mask.shape[2]):
+            filled[box + (k,)] = _largest_filled(mask[box + (k,)])
+    return filled
+
+
+def _largest_filled(part: np.ndarray) -> np.ndarray:
+    """The largest 4-connected component of a 2D mask (on a tie, the first in scan order), holes filled."""
+    from scipy import ndimage
+
+    labels, count = ndimage.label(part)
     if count == 0:
-        return mask
+        return part
     sizes = np.bincount(labels.ravel())
     sizes[0] = 0
-    slice_of = np.array([found[2].start for found in ndimage.find_objects(labels)])
-    # per slice, the label of its largest part: written in order of size, so the largest lands last
-    # (on a tie, the lowest label, as argmax chose)
-    label = np.arange(1, count + 1)
-    order = np.lexsort((-label, sizes[1:]))
-    largest = np.zeros(mask.shape[2], dtype=np.int64)
-    largest[slice_of[order]] = label[order]
-    keep = np.zeros(count + 1, dtype=bool)
-    keep[largest[np.unique(slice_of)]] = True
-    keep[0] = False
-    return _fill_holes(keep[labels])
+    return _fill_holes(labels == np.argmax(sizes))
 
 
 def _fill_holes(mask: np.ndarray) -> np.ndarray:
-    """``ndimage.binary_fill_holes`` on each slice in one labelling pass (it dilates until nothing
-    changes, slower on a head): the background parts that do not reach the slice's edge are holes."""
+    """``ndimage.binary_fill_holes`` of a 2D mask in one labelling pass (it dilates until nothing
+    changes, slower on a head): the background parts that do not reach the edge are holes."""
     from scipy import ndimage
 
-    background, _ = ndimage.label(~mask, IN_PLANE_CROSS)
-    edge = np.unique(np.concatenate([background[0].ravel(), background[-1].ravel(),
-                                     background[:, 0].ravel(), background[:, -1].ravel()]))
+    background, _ = ndimage.label(~mask)
+    edge = np.unique(np.concatenate([background[0], background[-1], background[:, 0], background[:, -1]]))
     outside = np.zeros(background.max() + 1, dtype=bool)
     outside[edge] = True
     outside[0] = False  # label 0 is the mask itself

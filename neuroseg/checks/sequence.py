@@ -96,20 +96,20 @@ def image_contrast(volume, view) -> Finding:
 
 def cortex_to_white_ratio(view) -> float | None:
     """Median of tissue 1-3 mm from CSF over the mode of tissue more than 7 mm from CSF (middle slices)."""
-    from scipy import ndimage
+    from neuroseg.checks.slicewise import distance_mm
 
     brain = view.depth > BRAIN_DEPTH_MM
     if brain.sum() < 1000:
         return None
-    values = view.array[:, :, view.middle]
+    values = view.middle_array
     median = float(np.median(values[brain]))
     if median <= 0:
         return None
     csf = brain & (values < CSF_BELOW * median)
     tissue = brain & (values > TISSUE_ABOVE * median)
     distance = np.zeros(csf.shape, dtype=np.float32)
-    for n in range(csf.shape[2]):
-        distance[:, :, n] = ndimage.distance_transform_edt(~csf[:, :, n], sampling=view.spacing[:2])
+    for n in range(csf.shape[2]):  # read within the brain only, where the CSF is
+        distance[:, :, n] = distance_mm(~csf[:, :, n], view.spacing[:2], within=brain[:, :, n])
     near = values[tissue & (distance > NEAR_MM[0]) & (distance <= NEAR_MM[1])]
     far = values[tissue & (distance > FAR_MM)]
     if near.size < 200 or far.size < 200:

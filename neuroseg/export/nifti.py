@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from neuroseg.io.atomic import atomic_path
+from neuroseg.io.compress import gzip_bytes
 from neuroseg.volume import Volume
 
 
@@ -37,8 +38,12 @@ def to_nifti(volume: Volume, dtype) -> "nib.Nifti1Image":
 
 
 def write_nifti(volume: Volume, path, dtype=np.uint8) -> Path:
+    """``volume`` as ``dtype`` in a .nii or .nii.gz file (by ``path``'s name), written atomically."""
     image = to_nifti(volume, dtype)
     path = Path(path)
+    data = image.to_bytes()  # the bytes nibabel's to_filename writes; gzipped here, faster than nibabel does
+    if path.name.lower().endswith(".gz"):
+        data = gzip_bytes(data)
     with atomic_path(path) as tmp:
-        image.to_filename(str(tmp))
+        tmp.write_bytes(data)
     return path

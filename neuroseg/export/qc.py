@@ -28,12 +28,21 @@ def display_window(array: np.ndarray) -> tuple[float, float]:
     few hot voxels; the QC picture's and the viewer page's. Background is the lowest value, or 0 (a
     z-scored skull-stripped scan has tissue below 0); such scans are mostly background. A sample of
     a million voxels sets a display window as well as all of them."""
-    values = np.asarray(array).ravel()[:: max(1, np.asarray(array).size // 1_000_000)]
+    array = np.asarray(array)
+    values = every_nth(array, max(1, array.size // 1_000_000))
     tissue = values[(values > values.min()) & (values != 0)] if values.size else values
     if tissue.size == 0:
         return 0.0, 1.0
     low, high = np.percentile(tissue, [1, 99.5])
     return float(low), float(high if high > low else low + 1)
+
+
+def every_nth(array: np.ndarray, step: int) -> np.ndarray:
+    """``array.ravel()[::step]``, the same voxels, without ravel's copy of a whole volume that is not
+    C-ordered (a NIfTI's array is Fortran-ordered); all of them (``step`` 1) in memory order."""
+    if step == 1:
+        return array.ravel(order="K")
+    return array.ravel()[::step] if array.flags.c_contiguous else array.flat[::step]
 
 
 def render_qc(result, path) -> Path:
@@ -44,7 +53,7 @@ def render_qc(result, path) -> Path:
     from neuroseg.transforms import Reorientation
 
     reorientation = Reorientation.to_working(result.image)
-    working = reorientation.apply_volume(result.image)
+    working = reorientation.apply_volume(result.image, copy=False)  # a view: the tiles read a few slices
     image = working.array
     mask = reorientation.apply(result.mask.array) > 0
     low, high = display_window(image)
@@ -85,4 +94,6 @@ def render_qc(result, path) -> Path:
 def _input_check_title(result) -> str:
     from neuroseg.checks import qc_title
 
-    return qc_title(result.report)
+    # the input_checks section only: result.report would build the whole report and measure the lesions
+    # here, where the viewer page's thread (drawn beside this one, writer.py) would wait for them
+    return qc_title({"input_checks": result.input_checks})

@@ -96,7 +96,7 @@ def write_outputs(result, folder, force: bool = False, probabilities: bool = Fal
                 raise InputError("Probabilities were not kept; segment with keep_probabilities=True")
             written.append(write_nifti(result.probabilities, folder / PROBABILITIES_FILE, np.float32))
         # The QC picture is drawn in a second thread while this one writes the mesh and the page: both
-        # spend their time in numpy, zlib and PIL, which let go of the GIL (one core each).
+        # spend their time in numpy, gzip (isal or zlib) and PIL, which let go of the GIL (one core each).
         picture, place = _beside(render_qc, result, folder / QC_FILE), len(written)
         try:
             mesh_section = None

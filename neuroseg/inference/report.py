@@ -11,7 +11,9 @@ def bounding_box_mm(mask_volume) -> dict | None:
     Every tumour voxel is mapped, not just the corners of its voxel box: on an oblique grid
     the corners lie outside the tumour and would widen the box by millimetres.
     """
-    index = np.argwhere(mask_volume.array > 0)
+    from neuroseg.measure import tumour_voxels
+
+    index = tumour_voxels(mask_volume.array)
     if index.size == 0:
         return None
     lo, hi = index.min(axis=0), index.max(axis=0)

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from neuroseg.export.viewer import (NIIVUE_VERSION, PAGE_START, compact_image, display_window, niivue_bundle,
-                                    nifti_base64, script_json, tumour_centre_mm)
+from neuroseg.export.viewer import (NIIVUE_VERSION, PAGE_START, compact_image, display_window, images_json,
+                                    niivue_bundle, nifti_base64, script_json, tumour_centre_mm)
 from neuroseg.io.atomic import atomic_path
 from neuroseg.longitudinal.response import CAVEAT, NEW_LABEL, RESOLVED_LABEL, STABLE_LABEL
 
@@ -131,7 +131,7 @@ def page_parts(comparison) -> list[str]:
                         alarm=alarm_html(comparison), sources=html.escape(sources), note=html.escape(FOLLOWUP_NOTE),
                         table=table_html(comparison), warnings=warnings, caveat=html.escape(CAVEAT),
                         niivue_version=NIIVUE_VERSION, **_legend())
-    return [head, niivue_bundle(), "\n</script>\n<script>\nconst IMAGES = ", script_json(images),
+    return [head, niivue_bundle(), "\n</script>\n<script>\nconst IMAGES = ", images_json(images),
             ";\nconst SETTINGS = ", script_json(page_settings(comparison)), ";\n", _SCRIPT, _TAIL]
 
 

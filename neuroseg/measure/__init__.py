@@ -11,11 +11,13 @@ from neuroseg.measure.lesions import (
     Lesion,
     LesionMeasurements,
     axial_axis,
+    bounding_box,
     lesion_labels,
     measure_lesions,
     surface_points,
+    tumour_voxels,
     voxel_to_ras,
 )
 
-__all__ = ["CONNECTIVITY", "Bidimensional", "Lesion", "LesionMeasurements", "axial_axis", "lesion_labels",
-           "measure_lesions", "surface_points", "voxel_to_ras"]
+__all__ = ["CONNECTIVITY", "Bidimensional", "Lesion", "LesionMeasurements", "axial_axis", "bounding_box",
+           "lesion_labels", "measure_lesions", "surface_points", "tumour_voxels", "voxel_to_ras"]

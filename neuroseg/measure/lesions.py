@@ -168,8 +168,8 @@ def _cropped_labels(tumour: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
     costs tens of ms for a tumour of a few percent of it), the count and the box's first voxel."""
     from scipy import ndimage
 
-    box = tuple(_extent(np.any(tumour, axis=tuple(a for a in range(3) if a != axis))) for axis in range(3))
-    if tumour[box].size == 0:  # no tumour (scipy cannot label an empty array)
+    box = bounding_box(tumour)
+    if box is None:  # no tumour (scipy cannot label an empty array)
         return np.zeros((0, 0, 0), dtype=np.int32), 0, np.zeros(3, dtype=int)
     labels, count = ndimage.label(tumour[box], structure=np.ones((3, 3, 3), dtype=bool))
     sizes = np.bincount(labels.ravel(), minlength=count + 1)[1:]
@@ -179,9 +179,32 @@ def _cropped_labels(tumour: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
     return renumber[labels], int(count), _offset(box).astype(int)
 
 
+def bounding_box(mask: np.ndarray) -> tuple[slice, slice, slice] | None:
+    """The slices cropping the 3D ``mask`` to the smallest box that holds all its non-zero voxels; None when
+    there are none. A tumour fills a few percent of the grid: what is measured on its box costs that much.
+
+    One pass over the volume (which in-plane positions hold any), then one over the columns found.
+    """
+    mask = np.asarray(mask)
+    plane = mask.any(axis=2)
+    if not plane.any():
+        return None
+    rows, columns = (_extent(plane.any(axis=other)) for other in (1, 0))
+    return rows, columns, _extent(mask[rows, columns].any(axis=(0, 1)))
+
+
 def _extent(occupied: np.ndarray) -> slice:
     found = np.flatnonzero(occupied)
-    return slice(int(found[0]), int(found[-1]) + 1) if found.size else slice(0, 0)
+    return slice(int(found[0]), int(found[-1]) + 1)
+
+
+def tumour_voxels(mask: np.ndarray) -> np.ndarray:
+    """``np.argwhere(mask > 0)`` (voxel indices, n x 3), looked for in the mask's bounding box only."""
+    mask = np.asarray(mask)
+    box = bounding_box(mask)
+    if box is None:
+        return np.zeros((0, 3), dtype=np.intp)
+    return np.argwhere(mask[box] > 0) + [s.start for s in box]
 
 
 def measure_lesions(mask: Volume) -> LesionMeasurements:

@@ -67,11 +67,14 @@ class Reorientation:
             raise ValueError(f"Inverted shape {back.shape} differs from the source's {self.source_shape}")
         return np.ascontiguousarray(back)
 
-    def apply_volume(self, volume: Volume) -> Volume:
+    def apply_volume(self, volume: Volume, copy: bool = True) -> Volume:
+        """``volume`` on the working grid, its array C-ordered; ``copy=False``: a strided view of the input's
+        array instead, for a reader of a few slices (a copy of a whole FLAIR costs tens of milliseconds)."""
         import nibabel.orientations as nio
 
         affine = volume.affine @ nio.inv_ornt_aff(self.forward, volume.shape)
-        return Volume(np.ascontiguousarray(self.apply(volume.array)), affine, volume.meta)
+        array = self.apply(volume.array)
+        return Volume(np.ascontiguousarray(array) if copy else array, affine, volume.meta)
 
     def working_to_source_slice(self, k: int, n_slices: int) -> int:
         return n_slices - 1 - k if self.slice_axis_flipped else k

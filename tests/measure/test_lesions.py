@@ -198,3 +198,21 @@ def test_the_perpendicular_chord_does_not_cross_a_gap():
     section = np.zeros((10, 10), dtype=bool)
     section[:, :4] = section[:, 6:] = True  # two bars 4 pixels wide, 2 apart, across the line p-q
     assert _chord_across(section, np.eye(2), np.array([-0.5, 1.5]), np.array([9.5, 1.5])) == pytest.approx(4.0)
+
+
+def test_bounding_box_and_tumour_voxels_match_argwhere_on_any_mask():
+    from neuroseg.measure import bounding_box, tumour_voxels
+
+    rng = np.random.default_rng(5)
+    for n in range(300):
+        shape = tuple(int(s) for s in rng.integers(1, 10, 3))
+        mask = (rng.random(shape) < rng.random() * 0.2).astype(np.uint8)
+        if n % 4 == 0:
+            mask = np.asfortranarray(mask)
+        voxels = np.argwhere(mask > 0)
+        assert np.array_equal(tumour_voxels(mask), voxels) and tumour_voxels(mask).shape == voxels.shape
+        box = bounding_box(mask)
+        if voxels.size == 0:
+            assert box is None
+        else:
+            assert [(s.start, s.stop) for s in box] == list(zip(voxels.min(axis=0), voxels.max(axis=0) + 1))

@@ -20,6 +20,10 @@ def test_every_axis_order_reaches_the_same_working_volume(permutation, flips):
     np.testing.assert_array_equal(working.array, reference.array)
     np.testing.assert_allclose(working.affine, reference.affine, atol=1e-9)
     np.testing.assert_array_equal(reorientation.invert(working.array), stored.array)
+    view = reorientation.apply_volume(stored, copy=False)  # the same volume, its array not copied
+    assert working.array.flags.c_contiguous and np.shares_memory(view.array, stored.array)
+    np.testing.assert_array_equal(view.array, working.array)
+    np.testing.assert_array_equal(view.affine, working.affine)
 
 
 @pytest.mark.parametrize("permutation", PERMUTATIONS)
