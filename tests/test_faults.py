@@ -92,14 +92,20 @@ def test_output_name_taken_by_a_folder_with_force(scan, tmp_path, tiny_model):
 
 def disk_full(path):
     """Write half a file, then fail as a full disk does."""
-    Path(path).write_bytes(b"\0" * 512)
+    with open(path, "wb") as handle:  # not Path.write_bytes, which patch_mask_write replaces
+        handle.write(b"\0" * 512)
     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
 
 def patch_mask_write(monkeypatch):
-    import nibabel as nib
+    real = Path.write_bytes
 
-    monkeypatch.setattr(nib.Nifti1Image, "to_filename", lambda self, filename, **kw: disk_full(filename))
+    def write_bytes(self, data):
+        if self.name.startswith(".mask.nii.gz."):  # atomic_path's temporary file for the mask
+            disk_full(self)
+        return real(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", write_bytes)
 
 
 def patch_qc_write(monkeypatch):

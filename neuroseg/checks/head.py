@@ -136,7 +136,3 @@ def _fill_holes(mask: np.ndarray) -> np.ndarray:
     outside[edge] = True
     outside[0] = False  # label 0 is the mask itself
     return ~outside[background]
-
-
-IN_PLANE_CROSS = np.zeros((3, 3, 3), dtype=bool)  # 4-connectivity within each axial slice, none across
-IN_PLANE_CROSS[:, :, 1] = [[0, 1, 0], [1, 1, 1], [0, 1, 0]]

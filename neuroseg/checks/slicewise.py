@@ -12,8 +12,8 @@ import numpy as np
 
 
 def opening(mask: np.ndarray, iterations: int = 1) -> np.ndarray:
-    """``ndimage.binary_opening(mask, structure, iterations)`` with the in-plane 4-neighbour cross as structure
-    (neuroseg.checks.head.IN_PLANE_CROSS): erosions, then as many dilations."""
+    """``ndimage.binary_opening(mask, structure, iterations)`` with the 4-neighbour cross within each axial
+    slice (none across slices) as structure: erosions, then as many dilations."""
     for _ in range(iterations):
         mask = _erode_cross(mask)
     for _ in range(iterations):

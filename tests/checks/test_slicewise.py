@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from neuroseg.checks.head import IN_PLANE_CROSS
 from neuroseg.checks.slicewise import dilation, distance_mm, opening
 
+IN_PLANE_CROSS = np.zeros((3, 3, 3), dtype=bool)  # 4-connectivity within each axial slice, none across
+IN_PLANE_CROSS[:, :, 1] = [[0, 1, 0], [1, 1, 1], [0, 1, 0]]
 SPACINGS = [(1.0, 1.0), (0.898, 0.898), (0.9, 1.1), (0.47, 0.47), (1.7, 0.6)]
 
 
