@@ -88,9 +88,7 @@ def distance_mm(inside: np.ndarray, spacing, within: np.ndarray | None = None) -
 
 def grown_box(mask: np.ndarray) -> tuple[slice, slice] | None:
     """The box of a 2D mask's set pixels grown by one pixel on each side (within the image); None if none is."""
-    rows, columns = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    if rows.size == 0:
-        return None
-    return slice(max(rows[0] - 1, 0), rows[-1] + 2), slice(max(columns[0] - 1, 0), columns[-1] + 2)
+    from neuroseg.transforms.box import bounding_box, grown
 
-
+    box = bounding_box(mask)
+    return None if box is None else grown(box)

@@ -82,29 +82,26 @@ def _int16_or_none(values: np.ndarray) -> np.ndarray | None:
 def mask_layer(mask: np.ndarray) -> np.ndarray:
     """``mask`` as uint8 in NIfTI's voxel order (Fortran), copied from its box only: nibabel writes such an
     array slice by slice as it lies, where a C-ordered one is gathered voxel by voxel (tens of ms on BraTS)."""
-    from neuroseg.measure import bounding_box
-
-    mask = np.asarray(mask)
-    layer = np.zeros(mask.shape, dtype=np.uint8, order="F")
-    box = bounding_box(mask)
-    if box is not None:
-        layer[box] = mask[box]
-    return layer
+    return _on_box(np.asarray(mask), lambda inside: inside)
 
 
 def outline(mask: np.ndarray) -> np.ndarray:
     """The mask's border voxels (the mask less its erosion), for the outline drawing; as :func:`mask_layer`."""
     from scipy import ndimage
 
-    from neuroseg.measure import bounding_box
+    # eroded within the mask's box only: outside it, as outside the array, is background
+    return _on_box(np.asarray(mask) > 0, lambda inside: inside & ~ndimage.binary_erosion(inside))
 
-    mask = np.asarray(mask) > 0
-    edge = np.zeros(mask.shape, dtype=np.uint8, order="F")
+
+def _on_box(mask: np.ndarray, draw) -> np.ndarray:
+    """A uint8 layer shaped like ``mask``, Fortran-ordered, zero but for ``draw(mask[box])`` on the mask's box."""
+    from neuroseg.transforms.box import bounding_box
+
+    layer = np.zeros(mask.shape, dtype=np.uint8, order="F")
     box = bounding_box(mask)
-    if box is not None:  # eroded within the mask's box only: outside it, as outside the array, is background
-        inside = mask[box]
-        edge[box] = inside & ~ndimage.binary_erosion(inside)
-    return edge
+    if box is not None:
+        layer[box] = draw(mask[box])
+    return layer
 
 
 def tumour_centre_mm(mask) -> list[float] | None:

@@ -11,7 +11,6 @@ from neuroseg.measure.lesions import (
     Lesion,
     LesionMeasurements,
     axial_axis,
-    bounding_box,
     lesion_labels,
     measure_lesions,
     surface_points,
@@ -19,5 +18,5 @@ from neuroseg.measure.lesions import (
     voxel_to_ras,
 )
 
-__all__ = ["CONNECTIVITY", "Bidimensional", "Lesion", "LesionMeasurements", "axial_axis", "bounding_box",
+__all__ = ["CONNECTIVITY", "Bidimensional", "Lesion", "LesionMeasurements", "axial_axis",
            "lesion_labels", "measure_lesions", "surface_points", "tumour_voxels", "voxel_to_ras"]

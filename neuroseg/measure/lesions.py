@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from neuroseg.transforms.box import bounding_box
 from neuroseg.volume import Volume
 
 CONNECTIVITY = 26
@@ -177,25 +178,6 @@ def _cropped_labels(tumour: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
     renumber = np.zeros(count + 1, dtype=labels.dtype)
     renumber[order + 1] = np.arange(1, count + 1)
     return renumber[labels], int(count), _offset(box).astype(int)
-
-
-def bounding_box(mask: np.ndarray) -> tuple[slice, slice, slice] | None:
-    """The slices cropping the 3D ``mask`` to the smallest box that holds all its non-zero voxels; None when
-    there are none. A tumour fills a few percent of the grid: what is measured on its box costs that much.
-
-    One pass over the volume (which in-plane positions hold any), then one over the columns found.
-    """
-    mask = np.asarray(mask)
-    plane = mask.any(axis=2)
-    if not plane.any():
-        return None
-    rows, columns = (_extent(plane.any(axis=other)) for other in (1, 0))
-    return rows, columns, _extent(mask[rows, columns].any(axis=(0, 1)))
-
-
-def _extent(occupied: np.ndarray) -> slice:
-    found = np.flatnonzero(occupied)
-    return slice(int(found[0]), int(found[-1]) + 1)
 
 
 def tumour_voxels(mask: np.ndarray) -> np.ndarray:

@@ -201,7 +201,8 @@ def test_the_perpendicular_chord_does_not_cross_a_gap():
 
 
 def test_bounding_box_and_tumour_voxels_match_argwhere_on_any_mask():
-    from neuroseg.measure import bounding_box, tumour_voxels
+    from neuroseg.measure import tumour_voxels
+    from neuroseg.transforms.box import bounding_box
 
     rng = np.random.default_rng(5)
     for n in range(300):
