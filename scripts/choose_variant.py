@@ -19,6 +19,7 @@ from pathlib import Path
 EQUAL_WITHIN = 0.005  # rule 2
 BF16_WITHIN = 0.002  # rule 3
 V1_CV_MEAN = 0.790  # rule 4
+RULE = "docs/results/cv5-v2-crops/decision-rule.md"
 NAME = re.compile(r"(?:ungated|gated(?P<gate>[\d.]+))_min(?P<min>[\d.]+)ml(?:_t(?P<t>[\d.]+))?"
                   r"(?P<filled>_filled)?(?P<tta>_tta)?$")
 
@@ -78,12 +79,14 @@ def main():
     print(f"ships (mean > {V1_CV_MEAN}, no tumour > 1 mL missed): {'yes' if ships else 'no'}")
     print(json.dumps(settings))
     if args.write:
-        write_choice(args.write, settings, chosen, row, recipe, args, difference if args.paired else None)
+        write_choice(args.write, settings, chosen, row, recipe, args, difference)
         print(f"wrote {args.write / 'metadata.json'}")
 
 
 def write_choice(model_dir: Path, settings: dict, chosen: str, row: dict, recipe: dict, args,
                  bf16_difference) -> None:
+    from neuroseg.io.atomic import atomic_write_text
+
     path = model_dir / "metadata.json"
     metadata = json.loads(path.read_text())
     if bf16_difference is None:
@@ -93,16 +96,17 @@ def write_choice(model_dir: Path, settings: dict, chosen: str, row: dict, recipe
                      f"bf16 - fp32 mean Dice {bf16_difference:+.4f} for this variant over the patients of {args.paired} "
                      f"(rule: within {BF16_WITHIN})")
     metadata["inference"] = dict(settings, chosen_by=(
-        f"docs/results/cv5-v2-crops/decision-rule.md applied by `python scripts/choose_variant.py {args.table}"
+        f"{RULE} applied by `python scripts/choose_variant.py {args.table}"
         + (f" --paired {args.paired}" if args.paired else "") + "` to the pooled "
         f"{len(recipe['folds'])}-fold CV ({recipe['patients']} patients): variant {chosen}, pooled Dice mean "
         f"{row['dice_mean']:.4f}, median {row['dice_median']:.4f}; precision {precision}."))
     metadata.setdefault("metrics", {})["cross_validation"] = {
-        "table": str(args.table), "rule": "docs/results/cv5-v2-crops/decision-rule.md",
+        "table": str(args.table), "rule": RULE,
         "folds": len(recipe["folds"]), "patients": recipe["patients"], "variant": chosen, **row,
-        "note": "the recipe's 5-fold patient-level CV (fold models trained like this one on 4/5 of the patients); "
-                "this model itself trained on all of them and has no validation patients of its own"}
-    path.write_text(json.dumps(metadata, indent=2) + "\n")
+        "note": f"the recipe's {len(recipe['folds'])}-fold patient-level CV (each fold model trained like this one "
+                "on the other folds' patients); this model itself trained on all of them and has no validation "
+                "patients of its own"}
+    atomic_write_text(path, json.dumps(metadata, indent=2) + "\n")
 
 
 if __name__ == "__main__":
