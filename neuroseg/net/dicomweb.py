@@ -39,6 +39,10 @@ def _tls_reason(error) -> str:
                   "unknown ca", "certificate expired", "handshake failure"):
         if known.lower() in text.lower():
             return known.lower().replace("_", " ")
+    # TLS 1.3: a server that wants a client certificate sends its alert after the handshake, and the client
+    # often sees only the connection closing under it (most often for that reason, so the hint names it)
+    if "unexpected_eof" in text.lower() or "eof occurred in violation of protocol" in text.lower():
+        return "connection closed by the server during TLS (client certificate required?)"
     return type(error).__name__
 
 
