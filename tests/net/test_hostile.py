@@ -3,9 +3,9 @@ node, never writes outside the spool nor past its limit. Each test states the ou
 
 from __future__ import annotations
 
-import os
-
 import logging
+import os
+import re
 import socket
 import time
 from pathlib import Path
@@ -341,9 +341,14 @@ def test_a_study_full_of_phi_leaves_none_in_any_log(tmp_path, orthanc, caplog):
     logs = "\n".join(record.getMessage() for record in caplog.records)
     assert "listening on" in logs and study["study_uid"] in logs  # the logs were captured
     names = "\n".join(str(p) for p in (tmp_path / "spool").rglob("*"))
-    for value in (*PHI.values(), "Qwertyson", "Zelda", "1931"):
+    for value in (*PHI.values(), "Qwertyson", "Zelda"):
         assert value not in logs, value
         assert value not in audit, value
         assert value not in names, value
+    # the birth year alone, as a date formatter would write it; not inside a longer run of digits, where a
+    # random UID (pynetdicom logs every one) holds "1931" in a few percent of runs
+    year = re.compile(r"(?<!\d)1931(?!\d)")
+    for text in (logs, audit, names):
+        assert not year.search(text), year.search(text)
     for path in (tmp_path / "spool").rglob("*.json"):  # the study states too
         assert not any(value in path.read_text() for value in PHI.values())
