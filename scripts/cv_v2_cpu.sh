@@ -5,7 +5,8 @@
 # (neuroseg train --resume); a finished fold (metadata.json present) is not trained again. Each
 # finished fold is evaluated on its own validation patients on the original grids, in fp32 and again
 # with bf16 inference, so that scripts/cv_table.py can compare the two pair-wise.
-# Usage: scripts/cv_v2_cpu.sh DATA CACHE OUTDIR EPOCHS FOLD [FOLD]
+# Usage: [TRAIN_ARGS="..."] scripts/cv_v2_cpu.sh DATA CACHE OUTDIR EPOCHS FOLD [FOLD]
+#   TRAIN_ARGS: more `neuroseg train` options, for a variant of the recipe (e.g. "--context-slices 2")
 #   e.g. scripts/cv_v2_cpu.sh ../shared/data/lgg-flair runs/cache192.npz runs/cv 150 0 1
 # Then:  python scripts/cv_table.py v2=OUTDIR/fold0-evaluation.json,OUTDIR/fold1-evaluation.json,... -o TABLE.json
 #        python scripts/cv_table.py fp32=OUTDIR/fold0-evaluation.json,... bf16=OUTDIR/fold0-evaluation-bf16.json,...
@@ -20,7 +21,7 @@ for k in "$@"; do
     if [ ! -f "$folder/metadata.json" ]; then
       resume=""; [ -f "$folder/checkpoint.pt" ] && resume="--resume"
       OMP_NUM_THREADS=1 python3 -m neuroseg train "$cache" -o "$folder" --folds 5 --fold "$k" --epochs "$epochs" \
-        --threads 1 --device cpu $resume >>"$out/fold$k.log" 2>&1 || exit 1
+        --threads 1 --device cpu $resume ${TRAIN_ARGS:-} >>"$out/fold$k.log" 2>&1 || exit 1
     fi
     OMP_NUM_THREADS=1 python3 -m neuroseg evaluate "$data" --model "$folder" --device cpu --force \
       -o "$out/fold$k-evaluation.json" >"$out/fold$k-evaluation.log" 2>&1

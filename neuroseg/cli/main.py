@@ -146,6 +146,8 @@ def train(
     crop: int = typer.Option(128, help="Train on crops of this many px of the augmented slices (0: whole "
                                        "slices); inference always takes whole slices."),
     tumour_crops: float = typer.Option(1 / 3, help="Share of crops centred on a tumour pixel."),
+    context_slices: int = typer.Option(1, min=0, help="Neighbouring slices on each side, fed to the network as "
+                                                      "channels beside the slice (2.5D)."),
     precision: str = typer.Option("auto", help="auto (bf16 autocast where the CPU or GPU has it natively), "
                                                "bf16 or fp32."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from -o's checkpoint."),
@@ -181,7 +183,7 @@ def train(
 # train's options spelled for a user; every other option named like a TrainConfig field goes there as it is
 _CONFIG_NAMES = {"features": "seg_features", "classifier_features": "cls_features", "classifier_pool": "cls_pool",
                  "classifier_stem_max_pool": "cls_stem_max_pool", "classifier_members": "cls_members",
-                 "train_seed": "seed"}
+                 "train_seed": "seed", "context_slices": "context"}
 
 
 def _train_config(options: dict):

@@ -51,9 +51,11 @@ def test_train_then_evaluate_from_the_kaggle_release(tmp_path):
     data = shared_path("kaggle-sample", "kaggle_3m")
     model = tmp_path / "model"
     result = runner.invoke(app, ["train", str(data), "-o", str(model), "--epochs", "1", "--size", "64",
-                                 "--features", "4", "--folds", "2", "--batch-size", "8", "--device", "cpu"])
+                                 "--features", "4", "--folds", "2", "--batch-size", "8", "--device", "cpu",
+                                 "--context-slices", "2"])
     assert result.exit_code == 0, result.output
     metadata = json.loads((model / "metadata.json").read_text())
+    assert metadata["input"]["context_slices"] == 2 and metadata["architecture"]["segmenter"]["in_channels"] == 5
     training = metadata["training"]
     assert len(training["train_cases"]) == 1 and len(training["validation_cases"]) == 1
     assert not set(training["train_cases"]) & set(training["validation_cases"])
