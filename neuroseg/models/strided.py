@@ -82,6 +82,18 @@ class StridedResUNet(nn.Module):
         *skips, h = features
         for up, decoder, skip in zip(self.ups, self.decoders, reversed(skips)):
             h = decoder(torch.cat([up(h), skip], dim=1))
-        h = F.interpolate(h, size=x.shape[-2:], mode="bilinear", align_corners=False)
-        h = self.refine(torch.cat([h, self.full_res(x)], dim=1))
-        return self.head(h)
+        return self.head(self._refine(x, h))
+
+    def _refine(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """``refine(cat(upsampled h, full_res(x)))`` with the 1x1 conv split by its inputs.
+
+        Bilinear up-sampling commutes with a 1x1 conv (its weights sum to one), so the part on ``h``
+        runs first, at a quarter of the pixels, and fewer channels are up-sampled; no full-resolution
+        concatenation is built. The same function: the up-sampling and the concatenation were half
+        the decoder's time on the CPU.
+        """
+        conv, activation = self.refine
+        n = h.shape[1]
+        h = F.interpolate(F.conv2d(h, conv.weight[:, :n], conv.bias), size=x.shape[-2:], mode="bilinear",
+                          align_corners=False)
+        return activation(h + F.conv2d(self.full_res(x), conv.weight[:, n:]))

@@ -84,3 +84,21 @@ def test_strided_resunet_rejects_bad_hyper_parameters(kwargs):
 
     with pytest.raises(ValueError):
         StridedResUNet(**kwargs)
+
+
+def test_strided_resunet_refine_is_the_concatenated_1x1_conv_after_up_sampling():
+    """The decoder's split refine gives what its definition says: up-sample, concatenate with the
+    full-resolution features, 1x1 conv, ReLU (on random weights, biases and an odd-sized input)."""
+    import torch.nn.functional as F
+
+    from neuroseg.models.strided import StridedResUNet
+
+    torch.manual_seed(0)
+    net = StridedResUNet(in_channels=3, features=4, depth=2).eval()
+    for parameter in net.refine.parameters():
+        torch.nn.init.normal_(parameter)
+    x, h = torch.randn(2, 3, 40, 24), torch.randn(2, 4, 20, 12)
+    with torch.no_grad():
+        up = F.interpolate(h, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        expected = net.refine(torch.cat([up, net.full_res(x)], dim=1))
+        torch.testing.assert_close(net._refine(x, h), expected, rtol=1e-5, atol=1e-5)
