@@ -37,8 +37,7 @@ class HeadCrop:
         """``(I, J, N)`` array -> ``(N, size, size)`` float32 tensor, ``chunk`` slices at a time."""
         parts = []
         for start in range(0, array.shape[2], chunk):
-            window = self._window(array[:, :, start:start + chunk])
-            slices = torch.from_numpy(np.ascontiguousarray(window.transpose(2, 0, 1), dtype=np.float32))
+            slices = torch.from_numpy(self._window(array[:, :, start:start + chunk]))
             parts.append(_resize(slices, (self.size, self.size)))
         return torch.cat(parts)
 
@@ -53,11 +52,13 @@ class HeadCrop:
         return out
 
     def _window(self, array: np.ndarray) -> np.ndarray:
+        """``(I, J, n)`` slices -> their ``(n, width, height)`` float32 window, zero beyond the array
+        (slice-first, as the resizing takes them, in one copy)."""
         n_i, n_j, n_k = array.shape
-        window = np.zeros((self.width, self.height, n_k), dtype=np.float32)
+        window = np.zeros((n_k, self.width, self.height), dtype=np.float32)
         si, di = _overlap(self.i0, self.width, n_i)
         sj, dj = _overlap(self.j0, self.height, n_j)
-        window[si, sj, :] = array[di, dj, :]
+        window[:, si, sj] = array[di, dj, :].transpose(2, 0, 1)
         return window
 
 

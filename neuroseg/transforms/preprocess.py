@@ -68,7 +68,7 @@ class Preprocessing:
     def prepare(self, volume: Volume) -> tuple[Reorientation, HeadCrop, torch.Tensor]:
         """A volume -> its reorientation, its head crop and the ``(N, size, size)`` normalised slices."""
         reorientation = Reorientation.to_working(volume)
-        working = reorientation.apply_volume(volume)
+        working = reorientation.apply_volume(volume, copy=False)  # a view: the crop copies what it reads
         crop = fit_head_crop(working, self.size, self.head_margin)
         slices = normalise_intensity(crop.apply(working.array).numpy(), self.percentiles, self.clip_range)
         return reorientation, crop, torch.from_numpy(slices)
