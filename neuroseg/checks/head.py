@@ -117,22 +117,11 @@ def _largest_filled(part: np.ndarray) -> np.ndarray:
     """The largest 4-connected component of a 2D mask (on a tie, the first in scan order), holes filled."""
     from scipy import ndimage
 
+    from neuroseg.transforms.holes import fill_holes_in_plane
+
     labels, count = ndimage.label(part)
     if count == 0:
         return part
     sizes = np.bincount(labels.ravel())
     sizes[0] = 0
-    return _fill_holes(labels == np.argmax(sizes))
-
-
-def _fill_holes(mask: np.ndarray) -> np.ndarray:
-    """``ndimage.binary_fill_holes`` of a 2D mask in one labelling pass (it dilates until nothing
-    changes, slower on a head): the background parts that do not reach the edge are holes."""
-    from scipy import ndimage
-
-    background, _ = ndimage.label(~mask)
-    edge = np.unique(np.concatenate([background[0], background[-1], background[:, 0], background[:, -1]]))
-    outside = np.zeros(background.max() + 1, dtype=bool)
-    outside[edge] = True
-    outside[0] = False  # label 0 is the mask itself
-    return ~outside[background]
+    return fill_holes_in_plane(labels == np.argmax(sizes))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from neuroseg.transforms.box import bounding_box
+
 
 def remove_small_components(mask: np.ndarray, min_voxels: int) -> np.ndarray:
     """Drop 3D connected components (26-connectivity) smaller than ``min_voxels``; uint8 in and out."""
@@ -11,7 +13,7 @@ def remove_small_components(mask: np.ndarray, min_voxels: int) -> np.ndarray:
 
     if min_voxels <= 1 or not mask.any():
         return mask
-    box = ndimage.find_objects(mask.astype(np.uint8))[0]  # label only where the mask is: less memory
+    box = bounding_box(mask)  # label only where the mask is: less memory
     labels, count = ndimage.label(mask[box], structure=np.ones((3, 3, 3), dtype=bool))
     sizes = np.bincount(labels.ravel(), minlength=count + 1)
     keep = sizes >= min_voxels
@@ -27,9 +29,6 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
     A dark necrotic or cystic core inside a bright FLAIR rim is tumour too; whole-tumour labels
     include it, and the network outlines only the rim.
     """
-    from scipy import ndimage
+    from neuroseg.transforms.holes import fill_holes_in_plane
 
-    out = mask.copy()
-    for k in np.flatnonzero(mask.reshape(-1, mask.shape[2]).any(axis=0)):
-        out[:, :, k] = ndimage.binary_fill_holes(mask[:, :, k])
-    return out
+    return fill_holes_in_plane(mask)

@@ -7,9 +7,7 @@ import pytest
 from scipy import ndimage
 
 from neuroseg.checks.slicewise import dilation, distance_mm, opening
-
-IN_PLANE_CROSS = np.zeros((3, 3, 3), dtype=bool)  # 4-connectivity within each axial slice, none across
-IN_PLANE_CROSS[:, :, 1] = [[0, 1, 0], [1, 1, 1], [0, 1, 0]]
+from neuroseg.transforms.holes import IN_PLANE_CROSS
 SPACINGS = [(1.0, 1.0), (0.898, 0.898), (0.9, 1.1), (0.47, 0.47), (1.7, 0.6)]
 
 
