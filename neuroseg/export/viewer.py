@@ -133,10 +133,10 @@ def page_data(result, report: dict) -> dict:
     anew each time it is read), in plain JSON types."""
     source = report.get("input", {})
     return {
-        "tumour_found": bool(report.get("tumour_found", result.mask.array.any())),
-        "volume_ml": round(float(report.get("tumour_volume_ml", result.volume_ml)), 2),
-        "slices": list(report.get("tumour_slices", result.tumour_slices)),
-        "slice_axis": report.get("slice_axis", result.slice_axis),
+        "tumour_found": bool(_reported(report, "tumour_found", result.mask.array.any)),
+        "volume_ml": round(float(_reported(report, "tumour_volume_ml", lambda: result.volume_ml)), 2),
+        "slices": list(_reported(report, "tumour_slices", lambda: result.tumour_slices)),
+        "slice_axis": _reported(report, "slice_axis", lambda: result.slice_axis),
         "instances": [entry.get("instance_number") for entry in report.get("tumour_slices_dicom", []) or []
                       if "frame" not in entry],
         "source": str(source.get("series_description") or Path(str(source.get("path", "scan"))).name),
@@ -144,6 +144,11 @@ def page_data(result, report: dict) -> dict:
         "model": str((report.get("model") or {}).get("name", "")),
         "centre_mm": tumour_centre_mm(result.mask),
     }
+
+
+def _reported(report: dict, key: str, compute):
+    """``report[key]``, or ``compute()`` where the report lacks it: only then, as it may be a pass over the mask."""
+    return report[key] if key in report else compute()
 
 
 def mesh_settings(image) -> dict:
@@ -159,10 +164,11 @@ def niivue_bundle() -> str:
     return NIIVUE_FILE.read_text(encoding="utf-8")
 
 
-def page_parts(result, mesh_file=None) -> list[str]:
+def page_parts(result, mesh_file=None, report: dict | None = None) -> list[str]:
     """The page for one result (the scan ``result.image`` with ``result.mask`` over it), in parts:
     the bundle and the images are most of its 4 MB, so they are not copied into one string.
-    ``mesh_file``: a GIfTI surface in scanner RAS mm (tumour.gii) for the 3D view, or None."""
+    ``mesh_file``: a GIfTI surface in scanner RAS mm (tumour.gii) for the 3D view, or None. ``report``:
+    ``result.report`` where the caller has built it already (it is built anew at each reading)."""
     image = result.image
     low, high = display_window(np.asarray(image.array))
     images = {"flair": nifti_base64(compact_image(image.array), image.affine),
@@ -170,7 +176,7 @@ def page_parts(result, mesh_file=None) -> list[str]:
               "outline": nifti_base64(outline(result.mask.array), result.mask.affine)}
     if mesh_file is not None:
         images["mesh"] = base64.b64encode(Path(mesh_file).read_bytes()).decode("ascii")
-    report = result.report or {}
+    report = (result.report if report is None else report) or {}
     settings = {"window": [low, high], "colour": MASK_COLOUR, "views": VIEWS, **page_data(result, report),
                 "mesh": mesh_settings(image) if mesh_file is not None else None}
     head = _HEAD.format(title=html.escape(f"neuroseg: {settings['source']}"), niivue_version=NIIVUE_VERSION,
@@ -200,9 +206,10 @@ def images_json(images: dict[str, str]) -> str:
 script_json = _script_json  # public: the two-visit page (neuroseg.longitudinal.viewer) inlines its data the same way
 
 
-def write_viewer(result, path, mesh_file=None) -> Path:
-    """Write the viewer page of ``result`` (and the mesh ``mesh_file``, if given) to ``path`` atomically."""
-    path, parts = Path(path), page_parts(result, mesh_file)
+def write_viewer(result, path, mesh_file=None, report: dict | None = None) -> Path:
+    """Write the viewer page of ``result`` (and the mesh ``mesh_file``, if given) to ``path`` atomically;
+    ``report`` as :func:`page_parts` takes it."""
+    path, parts = Path(path), page_parts(result, mesh_file, report)
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as handle:
         handle.writelines(parts)
     return path

@@ -99,6 +99,9 @@ def write_outputs(result, folder, force: bool = False, probabilities: bool = Fal
         # spend their time in numpy, gzip (isal or zlib) and PIL, which let go of the GIL (one core each).
         picture, place = _beside(render_qc, result, folder / QC_FILE), len(written)
         try:
+            # built once, for the page and report.json (each build passes over the whole mask); its files
+            # are listed at the end, when they are written
+            report = build_report(result)
             mesh_section = None
             if mesh:  # before the viewer, which shows tumour.gii in its 3D pane
                 from neuroseg.export.mesh import GIFTI_FILE, write_tumour_mesh
@@ -114,7 +117,7 @@ def write_outputs(result, folder, force: bool = False, probabilities: bool = Fal
                 from neuroseg.export.viewer import write_viewer
 
                 written.append(write_viewer(result, folder / VIEWER_FILE,
-                                            mesh_file=folder / GIFTI_FILE if mesh else None))
+                                            mesh_file=folder / GIFTI_FILE if mesh else None, report=report))
         except BaseException:
             wait([picture])  # its file must land before all_or_nothing takes the others back
             raise
@@ -126,7 +129,7 @@ def write_outputs(result, folder, force: bool = False, probabilities: bool = Fal
         listed_as = listed_as or {}
         listed = [listed_as.get(p.name, p.name) for p in written] + [listed_as.get(REPORT_FILE, REPORT_FILE)]
         listed += list(also_listed)
-        report = build_report(result, files=listed)
+        report["files"] = listed
         if mesh_section is not None:
             report["mesh"] = mesh_section
             report["warnings"] += mesh_section["warnings"]
