@@ -74,9 +74,11 @@ def compact_image(array: np.ndarray) -> np.ndarray:
 
 def _int16_or_none(values: np.ndarray) -> np.ndarray | None:
     """``values`` as int16 when every one is a whole number in int16's range (NaN and inf are not), else None."""
-    if not values.size or not (values.min() >= -32768 and values.max() <= 32767):  # NaN fails here
+    if not values.size:
         return None
-    whole = values.astype(np.int16)
+    # no range pass first: NaN, inf and values beyond int16's range cast to some int16 that differs from them
+    with np.errstate(invalid="ignore"):
+        whole = values.astype(np.int16)
     return whole if np.array_equal(whole, values) else None
 
 

@@ -62,7 +62,7 @@ def test_tumour_centre_is_the_mean_of_every_tumour_voxel():
 @pytest.mark.parametrize("values, dtype", [
     ([1.0, 2.0, -3.0], np.int16), ([32767.0, -32768.0, -0.0], np.int16), ([1.5, 2.0], np.float32),
     ([32768.0], np.float32), ([-32769.0], np.float32), ([np.nan, 1.0], np.float32), ([np.inf, 1.0], np.float32),
-    ([], np.float32)])
+    ([65536.0, 0.0], np.float32), ([1e10, -1e10], np.float32), ([], np.float32)])  # 65536 and 1e10 wrap to int16s
 def test_compact_image_is_int16_only_for_whole_numbers_in_range(values, dtype):
     image = compact_image(np.array(values, dtype=np.float32).reshape(-1, 1, 1))
     assert image.dtype == dtype
