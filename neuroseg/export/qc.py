@@ -10,6 +10,7 @@ from neuroseg.io.atomic import atomic_path
 
 TILE = 256
 MAX_TILES = 12
+WINDOW_SAMPLE = 1_000_000  # display_window's sample of a larger volume: about this many voxels
 OUTLINE = (255, 40, 40)
 WARNING_COLOUR = (255, 150, 0)
 
@@ -29,12 +30,22 @@ def display_window(array: np.ndarray) -> tuple[float, float]:
     z-scored skull-stripped scan has tissue below 0); such scans are mostly background. A sample of
     a million voxels sets a display window as well as all of them."""
     array = np.asarray(array)
-    values = every_nth(array, max(1, array.size // 1_000_000))
+    values = every_nth(array, _window_step(array))
     tissue = values[(values > values.min()) & (values != 0)] if values.size else values
     if tissue.size == 0:
         return 0.0, 1.0
     low, high = np.percentile(tissue, [1, 99.5])
     return float(low), float(high if high > low else low + 1)
+
+
+def _window_step(array: np.ndarray) -> int:
+    return max(1, array.size // WINDOW_SAMPLE)
+
+
+def window_is_orderless(array: np.ndarray) -> bool:
+    """Whether :func:`display_window` gives ``array``'s window for any view of its voxels in another order
+    (the QC picture's reoriented scan): so when it takes every voxel, as a percentile ignores their order."""
+    return _window_step(np.asarray(array)) == 1
 
 
 def every_nth(array: np.ndarray, step: int) -> np.ndarray:
@@ -45,8 +56,9 @@ def every_nth(array: np.ndarray, step: int) -> np.ndarray:
     return array.ravel()[::step] if array.flags.c_contiguous else array.flat[::step]
 
 
-def render_qc(result, path) -> Path:
-    """Write a PNG grid; anterior at the top, the patient's right on the image's left."""
+def render_qc(result, path, window=None) -> Path:
+    """Write a PNG grid; anterior at the top, the patient's right on the image's left. ``window``: a callable
+    giving the display window of the scan's working view (the writer's, shared with the page), or None."""
     from PIL import Image, ImageDraw
     from scipy import ndimage
 
@@ -56,7 +68,7 @@ def render_qc(result, path) -> Path:
     working = reorientation.apply_volume(result.image, copy=False)  # a view: the tiles read a few slices
     image = working.array
     mask = reorientation.apply(result.mask.array) > 0
-    low, high = display_window(image)
+    low, high = display_window(image) if window is None else window()
     spacing = working.spacing
     width_mm, height_mm = image.shape[0] * spacing[0], image.shape[1] * spacing[1]
     scale = TILE / max(width_mm, height_mm)

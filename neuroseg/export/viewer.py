@@ -166,19 +166,21 @@ def niivue_bundle() -> str:
     return NIIVUE_FILE.read_text(encoding="utf-8")
 
 
-def page_parts(result, mesh_file=None, report: dict | None = None) -> list[str]:
+def page_parts(result, mesh_file=None, report: dict | None = None, window=None) -> list[str]:
     """The page for one result (the scan ``result.image`` with ``result.mask`` over it), in parts:
     the bundle and the images are most of its 4 MB, so they are not copied into one string.
     ``mesh_file``: a GIfTI surface in scanner RAS mm (tumour.gii) for the 3D view, or None. ``report``:
-    ``result.report`` where the caller has built it already (it is built anew at each reading)."""
+    ``result.report`` where the caller has built it already (it is built anew at each reading).
+    ``window``: a callable giving the scan's display window (the writer's, shared with the QC picture and
+    called once the images are made), or None."""
     image = result.image
-    low, high = display_window(np.asarray(image.array))
     images = {"flair": nifti_base64(compact_image(image.array), image.affine),
               "fill": nifti_base64(mask_layer(result.mask.array), result.mask.affine),
               "outline": nifti_base64(outline(result.mask.array), result.mask.affine)}
     if mesh_file is not None:
         images["mesh"] = base64.b64encode(Path(mesh_file).read_bytes()).decode("ascii")
     report = (result.report if report is None else report) or {}
+    low, high = display_window(np.asarray(image.array)) if window is None else window()
     settings = {"window": [low, high], "colour": MASK_COLOUR, "views": VIEWS, **page_data(result, report),
                 "mesh": mesh_settings(image) if mesh_file is not None else None}
     head = _HEAD.format(title=html.escape(f"neuroseg: {settings['source']}"), niivue_version=NIIVUE_VERSION,
@@ -208,10 +210,10 @@ def images_json(images: dict[str, str]) -> str:
 script_json = _script_json  # public: the two-visit page (neuroseg.longitudinal.viewer) inlines its data the same way
 
 
-def write_viewer(result, path, mesh_file=None, report: dict | None = None) -> Path:
+def write_viewer(result, path, mesh_file=None, report: dict | None = None, window=None) -> Path:
     """Write the viewer page of ``result`` (and the mesh ``mesh_file``, if given) to ``path`` atomically;
-    ``report`` as :func:`page_parts` takes it."""
-    path, parts = Path(path), page_parts(result, mesh_file, report)
+    ``report`` and ``window`` as :func:`page_parts` takes them."""
+    path, parts = Path(path), page_parts(result, mesh_file, report, window)
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as handle:
         handle.writelines(parts)
     return path

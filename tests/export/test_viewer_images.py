@@ -121,6 +121,17 @@ def test_every_nth_takes_the_voxels_ravel_takes_whatever_the_layout():
         assert display_window(view) == display_window(np.ascontiguousarray(view))
 
 
+def test_an_orderless_window_is_the_same_for_every_view_of_the_voxels():
+    from neuroseg.export.qc import WINDOW_SAMPLE, window_is_orderless
+
+    volume = np.random.default_rng(5).normal(100, 30, (100, 100, 100)).astype(np.float32)  # WINDOW_SAMPLE voxels
+    assert volume.size == WINDOW_SAMPLE and window_is_orderless(volume)
+    for view in (volume[::-1], volume.transpose(2, 0, 1)[:, ::-1], np.asfortranarray(volume)):
+        assert window_is_orderless(view) and display_window(view) == display_window(volume)
+    assert window_is_orderless(np.concatenate([volume, volume[:99]]))  # under 2 M voxels: every one is taken
+    assert not window_is_orderless(np.concatenate([volume, volume]))  # every 2nd: a sample, in the view's order
+
+
 def test_display_window_of_a_large_volume_samples_the_same_voxels_in_any_layout():
     array = np.random.default_rng(4).normal(100, 30, (130, 120, 70)).astype(np.float32)  # 1.1 M: every 1st
     big = np.concatenate([array, array + 1], axis=2)  # 2.2 M voxels: every 2nd
