@@ -109,10 +109,12 @@ def test_a_written_nifti_holds_the_bytes_nibabel_makes(tmp_path, name):
     np.testing.assert_array_equal(np.asanyarray(nib.load(path).dataobj), volume.array)
 
 
-def test_every_nth_takes_the_voxels_ravel_takes_whatever_the_layout():
-    array = np.random.default_rng(3).random((30, 20, 12), dtype=np.float32)
-    for view in (array, np.asfortranarray(array), array.transpose(2, 0, 1), array[::-1, :, ::-1]):
-        for step in (1, 2, 7):
+@pytest.mark.parametrize("shape", [(30, 20, 12), (7, 5, 3), (2, 9, 11), (1, 1, 5)])
+def test_every_nth_takes_the_voxels_ravel_takes_whatever_the_layout(shape):
+    array = np.random.default_rng(3).random(shape, dtype=np.float32)
+    for view in (array, np.asfortranarray(array), array.transpose(2, 0, 1), array[::-1, :, ::-1],
+                 np.asfortranarray(array)[:, ::-1][:, :, 1:]):
+        for step in (1, 2, 7, 8, 13, 60, 5000):  # runs of 1 plane or several, a tail of planes, no whole run
             taken = every_nth(view, step)
             if step == 1:  # all of them, in memory order
                 assert np.array_equal(np.sort(taken), np.sort(view.ravel()))
