@@ -10,6 +10,7 @@ from neuroseg.io.atomic import atomic_path
 
 TILE = 256
 MAX_TILES = 12
+WINDOW_SAMPLE = 1_000_000  # display_window's sample of a larger volume: about this many voxels
 OUTLINE = (255, 40, 40)
 WARNING_COLOUR = (255, 150, 0)
 
@@ -29,7 +30,7 @@ def display_window(array: np.ndarray) -> tuple[float, float]:
     z-scored skull-stripped scan has tissue below 0); such scans are mostly background. A sample of
     a million voxels sets a display window as well as all of them."""
     array = np.asarray(array)
-    values = every_nth(array, max(1, array.size // 1_000_000))
+    values = every_nth(array, _window_step(array))
     tissue = values[(values > values.min()) & (values != 0)] if values.size else values
     if tissue.size == 0:
         return 0.0, 1.0
@@ -37,16 +38,43 @@ def display_window(array: np.ndarray) -> tuple[float, float]:
     return float(low), float(high if high > low else low + 1)
 
 
+def _window_step(array: np.ndarray) -> int:
+    return max(1, array.size // WINDOW_SAMPLE)
+
+
+def window_is_orderless(array: np.ndarray) -> bool:
+    """Whether :func:`display_window` gives ``array``'s window for any view of its voxels in another order
+    (the QC picture's reoriented scan): so when it takes every voxel, as a percentile ignores their order."""
+    return _window_step(np.asarray(array)) == 1
+
+
 def every_nth(array: np.ndarray, step: int) -> np.ndarray:
     """``array.ravel()[::step]``, the same voxels, without ravel's copy of a whole volume that is not
     C-ordered (a NIfTI's array is Fortran-ordered); all of them (``step`` 1) in memory order."""
     if step == 1:
         return array.ravel(order="K")
-    return array.ravel()[::step] if array.flags.c_contiguous else array.flat[::step]
+    if array.flags.c_contiguous:
+        return array.ravel()[::step]
+    return _every_nth_by_runs(array, step) if array.ndim == 3 else array.flat[::step]
 
 
-def render_qc(result, path) -> Path:
-    """Write a PNG grid; anterior at the top, the patient's right on the image's left."""
+def _every_nth_by_runs(array: np.ndarray, step: int) -> np.ndarray:
+    """:func:`every_nth` of a 3D array that is not C-ordered, 10x faster than ``array.flat`` (BraTS: 3 ms, not
+    30): a run of ``g`` planes along the first axis holds a whole number of steps, so every run takes the
+    voxels at the same places, gathered for all runs at once; the planes after the last whole run, by flat."""
+    import math
+
+    plane = array.shape[1] * array.shape[2]
+    g = step // math.gcd(plane, step)
+    runs = array.shape[0] // g
+    head = array[:runs * g].reshape(runs, g, *array.shape[1:])
+    places = np.unravel_index(np.arange(0, g * plane, step), (g, *array.shape[1:]))
+    return np.concatenate([head[(slice(None), *places)].ravel(), array[runs * g:].flat[::step]])
+
+
+def render_qc(result, path, window=None) -> Path:
+    """Write a PNG grid; anterior at the top, the patient's right on the image's left. ``window``: a callable
+    giving the display window of the scan's working view (the writer's, shared with the page), or None."""
     from PIL import Image, ImageDraw
     from scipy import ndimage
 
@@ -56,7 +84,7 @@ def render_qc(result, path) -> Path:
     working = reorientation.apply_volume(result.image, copy=False)  # a view: the tiles read a few slices
     image = working.array
     mask = reorientation.apply(result.mask.array) > 0
-    low, high = display_window(image)
+    low, high = display_window(image) if window is None else window()
     spacing = working.spacing
     width_mm, height_mm = image.shape[0] * spacing[0], image.shape[1] * spacing[1]
     scale = TILE / max(width_mm, height_mm)

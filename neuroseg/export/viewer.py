@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from neuroseg.export.nifti import nifti_bytes, on_box
 from neuroseg.export.qc import display_window
 from neuroseg.io.atomic import atomic_path, atomic_write_text
 from neuroseg.io.compress import gzip_bytes
@@ -57,7 +58,7 @@ def nifti_base64(array: np.ndarray, affine) -> str:
     image.set_qform(image.affine, code=1)
     image.set_sform(image.affine, code=1)
     # gzipped fast (level 1): the images are the page's main cost
-    return base64.b64encode(gzip_bytes(image.to_bytes())).decode("ascii")
+    return base64.b64encode(gzip_bytes(nifti_bytes(image))).decode("ascii")
 
 
 def compact_image(array: np.ndarray) -> np.ndarray:
@@ -73,16 +74,17 @@ def compact_image(array: np.ndarray) -> np.ndarray:
 
 def _int16_or_none(values: np.ndarray) -> np.ndarray | None:
     """``values`` as int16 when every one is a whole number in int16's range (NaN and inf are not), else None."""
-    if not values.size or not (values.min() >= -32768 and values.max() <= 32767):  # NaN fails here
+    if not values.size:
         return None
-    whole = values.astype(np.int16)
+    # no range pass first: NaN, inf and values beyond int16's range cast to some int16 that differs from them
+    with np.errstate(invalid="ignore"):
+        whole = values.astype(np.int16)
     return whole if np.array_equal(whole, values) else None
 
 
 def mask_layer(mask: np.ndarray) -> np.ndarray:
-    """``mask`` as uint8 in NIfTI's voxel order (Fortran), copied from its box only: nibabel writes such an
-    array slice by slice as it lies, where a C-ordered one is gathered voxel by voxel (tens of ms on BraTS)."""
-    return _on_box(np.asarray(mask), lambda inside: inside)
+    """``mask`` as uint8 in NIfTI's voxel order (Fortran), copied from its box only (:func:`on_box`)."""
+    return on_box(np.asarray(mask))
 
 
 def outline(mask: np.ndarray) -> np.ndarray:
@@ -90,18 +92,7 @@ def outline(mask: np.ndarray) -> np.ndarray:
     from scipy import ndimage
 
     # eroded within the mask's box only: outside it, as outside the array, is background
-    return _on_box(np.asarray(mask) > 0, lambda inside: inside & ~ndimage.binary_erosion(inside))
-
-
-def _on_box(mask: np.ndarray, draw) -> np.ndarray:
-    """A uint8 layer shaped like ``mask``, Fortran-ordered, zero but for ``draw(mask[box])`` on the mask's box."""
-    from neuroseg.transforms.box import bounding_box
-
-    layer = np.zeros(mask.shape, dtype=np.uint8, order="F")
-    box = bounding_box(mask)
-    if box is not None:
-        layer[box] = draw(mask[box])
-    return layer
+    return on_box(np.asarray(mask) > 0, lambda inside: inside & ~ndimage.binary_erosion(inside))
 
 
 def tumour_centre_mm(mask) -> list[float] | None:
@@ -144,10 +135,10 @@ def page_data(result, report: dict) -> dict:
     anew each time it is read), in plain JSON types."""
     source = report.get("input", {})
     return {
-        "tumour_found": bool(report.get("tumour_found", result.mask.array.any())),
-        "volume_ml": round(float(report.get("tumour_volume_ml", result.volume_ml)), 2),
-        "slices": list(report.get("tumour_slices", result.tumour_slices)),
-        "slice_axis": report.get("slice_axis", result.slice_axis),
+        "tumour_found": bool(_reported(report, "tumour_found", result.mask.array.any)),
+        "volume_ml": round(float(_reported(report, "tumour_volume_ml", lambda: result.volume_ml)), 2),
+        "slices": list(_reported(report, "tumour_slices", lambda: result.tumour_slices)),
+        "slice_axis": _reported(report, "slice_axis", lambda: result.slice_axis),
         "instances": [entry.get("instance_number") for entry in report.get("tumour_slices_dicom", []) or []
                       if "frame" not in entry],
         "source": str(source.get("series_description") or Path(str(source.get("path", "scan"))).name),
@@ -155,6 +146,11 @@ def page_data(result, report: dict) -> dict:
         "model": str((report.get("model") or {}).get("name", "")),
         "centre_mm": tumour_centre_mm(result.mask),
     }
+
+
+def _reported(report: dict, key: str, compute):
+    """``report[key]``, or ``compute()`` where the report lacks it: only then, as it may be a pass over the mask."""
+    return report[key] if key in report else compute()
 
 
 def mesh_settings(image) -> dict:
@@ -170,18 +166,21 @@ def niivue_bundle() -> str:
     return NIIVUE_FILE.read_text(encoding="utf-8")
 
 
-def page_parts(result, mesh_file=None) -> list[str]:
+def page_parts(result, mesh_file=None, report: dict | None = None, window=None) -> list[str]:
     """The page for one result (the scan ``result.image`` with ``result.mask`` over it), in parts:
     the bundle and the images are most of its 4 MB, so they are not copied into one string.
-    ``mesh_file``: a GIfTI surface in scanner RAS mm (tumour.gii) for the 3D view, or None."""
+    ``mesh_file``: a GIfTI surface in scanner RAS mm (tumour.gii) for the 3D view, or None. ``report``:
+    ``result.report`` where the caller has built it already (it is built anew at each reading).
+    ``window``: a callable giving the scan's display window (the writer's, shared with the QC picture and
+    called once the images are made), or None."""
     image = result.image
-    low, high = display_window(np.asarray(image.array))
     images = {"flair": nifti_base64(compact_image(image.array), image.affine),
               "fill": nifti_base64(mask_layer(result.mask.array), result.mask.affine),
               "outline": nifti_base64(outline(result.mask.array), result.mask.affine)}
     if mesh_file is not None:
         images["mesh"] = base64.b64encode(Path(mesh_file).read_bytes()).decode("ascii")
-    report = result.report or {}
+    report = (result.report if report is None else report) or {}
+    low, high = display_window(np.asarray(image.array)) if window is None else window()
     settings = {"window": [low, high], "colour": MASK_COLOUR, "views": VIEWS, **page_data(result, report),
                 "mesh": mesh_settings(image) if mesh_file is not None else None}
     head = _HEAD.format(title=html.escape(f"neuroseg: {settings['source']}"), niivue_version=NIIVUE_VERSION,
@@ -211,9 +210,10 @@ def images_json(images: dict[str, str]) -> str:
 script_json = _script_json  # public: the two-visit page (neuroseg.longitudinal.viewer) inlines its data the same way
 
 
-def write_viewer(result, path, mesh_file=None) -> Path:
-    """Write the viewer page of ``result`` (and the mesh ``mesh_file``, if given) to ``path`` atomically."""
-    path, parts = Path(path), page_parts(result, mesh_file)
+def write_viewer(result, path, mesh_file=None, report: dict | None = None, window=None) -> Path:
+    """Write the viewer page of ``result`` (and the mesh ``mesh_file``, if given) to ``path`` atomically;
+    ``report`` and ``window`` as :func:`page_parts` takes them."""
+    path, parts = Path(path), page_parts(result, mesh_file, report, window)
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as handle:
         handle.writelines(parts)
     return path

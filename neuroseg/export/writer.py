@@ -59,6 +59,22 @@ def _beside(function, *args):
     return future
 
 
+def _once(function, *args):
+    """A callable giving ``function(*args)``, computed at the first call only; a call from another thread
+    meanwhile waits for it."""
+    import threading
+
+    lock, value = threading.Lock(), []
+
+    def once():
+        with lock:
+            if not value:
+                value.append(function(*args))
+        return value[0]
+
+    return once
+
+
 def write_outputs(result, folder, force: bool = False, probabilities: bool = False,
                   output_format: str = "nifti", viewer: bool = True, secondary_capture: bool = False,
                   listed_as: dict | None = None, also_listed=(), mesh: bool = False) -> list[Path]:
@@ -70,7 +86,7 @@ def write_outputs(result, folder, force: bool = False, probabilities: bool = Fal
     from concurrent.futures import wait
 
     from neuroseg.export.nifti import write_nifti
-    from neuroseg.export.qc import render_qc
+    from neuroseg.export.qc import display_window, render_qc, window_is_orderless
     from neuroseg.inference.report import build_report
 
     names = output_names(output_format, probabilities, viewer, secondary_capture, mesh)
@@ -97,8 +113,15 @@ def write_outputs(result, folder, force: bool = False, probabilities: bool = Fal
             written.append(write_nifti(result.probabilities, folder / PROBABILITIES_FILE, np.float32))
         # The QC picture is drawn in a second thread while this one writes the mesh and the page: both
         # spend their time in numpy, gzip (isal or zlib) and PIL, which let go of the GIL (one core each).
-        picture, place = _beside(render_qc, result, folder / QC_FILE), len(written)
+        # Their display window is computed once (by the picture, which needs it first) where the picture's
+        # reoriented scan and the page's cannot differ in it: volumes under 2 M voxels, all of them taken.
+        image = result.image.array
+        window = _once(display_window, image) if window_is_orderless(image) else None
+        picture, place = _beside(render_qc, result, folder / QC_FILE, window), len(written)
         try:
+            # built once, for the page and report.json (each build passes over the whole mask); its files
+            # are listed at the end, when they are written
+            report = build_report(result)
             mesh_section = None
             if mesh:  # before the viewer, which shows tumour.gii in its 3D pane
                 from neuroseg.export.mesh import GIFTI_FILE, write_tumour_mesh
@@ -114,7 +137,8 @@ def write_outputs(result, folder, force: bool = False, probabilities: bool = Fal
                 from neuroseg.export.viewer import write_viewer
 
                 written.append(write_viewer(result, folder / VIEWER_FILE,
-                                            mesh_file=folder / GIFTI_FILE if mesh else None))
+                                            mesh_file=folder / GIFTI_FILE if mesh else None, report=report,
+                                            window=window))
         except BaseException:
             wait([picture])  # its file must land before all_or_nothing takes the others back
             raise
@@ -126,7 +150,7 @@ def write_outputs(result, folder, force: bool = False, probabilities: bool = Fal
         listed_as = listed_as or {}
         listed = [listed_as.get(p.name, p.name) for p in written] + [listed_as.get(REPORT_FILE, REPORT_FILE)]
         listed += list(also_listed)
-        report = build_report(result, files=listed)
+        report["files"] = listed
         if mesh_section is not None:
             report["mesh"] = mesh_section
             report["warnings"] += mesh_section["warnings"]

@@ -49,10 +49,10 @@ def slow_qc(markers: str, seconds: float = 1.5) -> None:
 
     original = qc.render_qc
 
-    def slow(result, path):
+    def slow(result, path, *args):
         (Path(markers) / f"{os.getpid()}-{Path(path).parent.name}").write_text("")
         time.sleep(seconds)
-        return original(result, path)
+        return original(result, path, *args)
 
     qc.render_qc = slow
 
@@ -85,12 +85,12 @@ def die_in_qc(case: str, markers: str, model, device, threads):
 
     original = qc.render_qc
 
-    def deadly(result, path):
+    def deadly(result, path, *args):
         name = Path(path).parent.name
         (Path(markers) / f"{os.getpid()}-{time.time_ns()}-{name}").write_text("")
         if name == case:
             os.kill(os.getpid(), signal.SIGKILL)
-        return original(result, path)
+        return original(result, path, *args)
 
     qc.render_qc = deadly
     return _warm(model, device, threads)

@@ -36,3 +36,20 @@ def test_marker_appears_top_left_in_the_picture(tmp_path, permutation, flips):
     assert rows.min() < TILE / 4 and rows.max() > 3 * TILE / 4, "anterior at the top, posterior at the bottom"
     top = columns[rows < TILE / 2]
     assert top.size and top.max() < TILE / 2, "the anterior marker is top left"
+
+
+@pytest.mark.parametrize("permutation,flips", [((2, 1, 0), (True, False, True)), ((1, 2, 0), (False, True, False))])
+def test_the_writers_shared_window_draws_the_same_picture(tmp_path, permutation, flips):
+    """write_outputs hands the picture the page's display window (of the scan as read) where that cannot
+    differ from the picture's own (of the reoriented scan): the same pixels."""
+    from neuroseg.export.qc import display_window, window_is_orderless
+
+    volume = reorder(_marked_volume(), permutation, flips)
+    volume = volume.with_array(volume.array + np.random.default_rng(0).random(volume.shape, dtype=np.float32) * 50)
+    mask = volume.with_array((volume.array > 500).astype(np.uint8))
+    slice_axis = int(np.argmax(np.abs(volume.affine[2, :3])))
+    result = SegmentationResult(volume, mask, None, slice_axis, np.zeros(volume.shape[slice_axis]))
+    assert window_is_orderless(volume.array)
+    alone = np.asarray(Image.open(render_qc(result, tmp_path / "alone.png")))
+    shared = render_qc(result, tmp_path / "shared.png", window=lambda: display_window(volume.array))
+    assert np.array_equal(np.asarray(Image.open(shared)), alone)

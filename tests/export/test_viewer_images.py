@@ -62,7 +62,7 @@ def test_tumour_centre_is_the_mean_of_every_tumour_voxel():
 @pytest.mark.parametrize("values, dtype", [
     ([1.0, 2.0, -3.0], np.int16), ([32767.0, -32768.0, -0.0], np.int16), ([1.5, 2.0], np.float32),
     ([32768.0], np.float32), ([-32769.0], np.float32), ([np.nan, 1.0], np.float32), ([np.inf, 1.0], np.float32),
-    ([], np.float32)])
+    ([65536.0, 0.0], np.float32), ([1e10, -1e10], np.float32), ([], np.float32)])  # 65536 and 1e10 wrap to int16s
 def test_compact_image_is_int16_only_for_whole_numbers_in_range(values, dtype):
     image = compact_image(np.array(values, dtype=np.float32).reshape(-1, 1, 1))
     assert image.dtype == dtype
@@ -109,16 +109,29 @@ def test_a_written_nifti_holds_the_bytes_nibabel_makes(tmp_path, name):
     np.testing.assert_array_equal(np.asanyarray(nib.load(path).dataobj), volume.array)
 
 
-def test_every_nth_takes_the_voxels_ravel_takes_whatever_the_layout():
-    array = np.random.default_rng(3).random((30, 20, 12), dtype=np.float32)
-    for view in (array, np.asfortranarray(array), array.transpose(2, 0, 1), array[::-1, :, ::-1]):
-        for step in (1, 2, 7):
+@pytest.mark.parametrize("shape", [(30, 20, 12), (7, 5, 3), (2, 9, 11), (1, 1, 5)])
+def test_every_nth_takes_the_voxels_ravel_takes_whatever_the_layout(shape):
+    array = np.random.default_rng(3).random(shape, dtype=np.float32)
+    for view in (array, np.asfortranarray(array), array.transpose(2, 0, 1), array[::-1, :, ::-1],
+                 np.asfortranarray(array)[:, ::-1][:, :, 1:]):
+        for step in (1, 2, 7, 8, 13, 60, 5000):  # runs of 1 plane or several, a tail of planes, no whole run
             taken = every_nth(view, step)
             if step == 1:  # all of them, in memory order
                 assert np.array_equal(np.sort(taken), np.sort(view.ravel()))
             else:
                 assert np.array_equal(taken, view.ravel()[::step])
         assert display_window(view) == display_window(np.ascontiguousarray(view))
+
+
+def test_an_orderless_window_is_the_same_for_every_view_of_the_voxels():
+    from neuroseg.export.qc import WINDOW_SAMPLE, window_is_orderless
+
+    volume = np.random.default_rng(5).normal(100, 30, (100, 100, 100)).astype(np.float32)  # WINDOW_SAMPLE voxels
+    assert volume.size == WINDOW_SAMPLE and window_is_orderless(volume)
+    for view in (volume[::-1], volume.transpose(2, 0, 1)[:, ::-1], np.asfortranarray(volume)):
+        assert window_is_orderless(view) and display_window(view) == display_window(volume)
+    assert window_is_orderless(np.concatenate([volume, volume[:99]]))  # under 2 M voxels: every one is taken
+    assert not window_is_orderless(np.concatenate([volume, volume]))  # every 2nd: a sample, in the view's order
 
 
 def test_display_window_of_a_large_volume_samples_the_same_voxels_in_any_layout():
