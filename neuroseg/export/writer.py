@@ -12,6 +12,7 @@ from neuroseg.export.files import prepare_output_dir
 from neuroseg.io.atomic import all_or_nothing, atomic_write_text
 from neuroseg.export.viewer import VIEWER_FILE
 from neuroseg.io.outputs import REPORT_FILE, is_output_folder  # noqa: F401  (the readers own the test)
+from neuroseg.threads import beside
 
 MASK_FILE = "mask.nii.gz"
 PROBABILITIES_FILE = "probabilities.nii.gz"
@@ -45,18 +46,6 @@ def output_names(output_format: str = "nifti", probabilities: bool = False, view
 
             names.append(STL_DICOM_FILE)
     return names
-
-
-def _beside(function, *args):
-    """``function(*args)`` started in a thread of its own, in this context (so its files join the
-    caller's ``all_or_nothing``); ``.result()`` waits for it and raises what it raised."""
-    import contextvars
-    from concurrent.futures import ThreadPoolExecutor
-
-    pool = ThreadPoolExecutor(max_workers=1)
-    future = pool.submit(contextvars.copy_context().run, function, *args)
-    pool.shutdown(wait=False)  # the thread ends with its one task
-    return future
 
 
 def _once(function, *args):
@@ -117,7 +106,7 @@ def write_outputs(result, folder, force: bool = False, probabilities: bool = Fal
         # reoriented scan and the page's cannot differ in it: volumes under 2 M voxels, all of them taken.
         image = result.image.array
         window = _once(display_window, image) if window_is_orderless(image) else None
-        picture, place = _beside(render_qc, result, folder / QC_FILE, window), len(written)
+        picture, place = beside(render_qc, result, folder / QC_FILE, window), len(written)
         try:
             # built once, for the page and report.json (each build passes over the whole mask); its files
             # are listed at the end, when they are written

@@ -13,6 +13,7 @@ from neuroseg.errors import GeometryError, InputError
 from neuroseg.inference.postprocess import fill_holes, remove_small_components
 from neuroseg.models.precision import PRECISIONS, autocast, uses_bf16
 from neuroseg.models.store import Model, load_model
+from neuroseg.threads import beside
 from neuroseg.transforms import HeadCrop, Reorientation
 from neuroseg.transforms.orientation import mirror_left_right
 from neuroseg.volume import Volume
@@ -153,7 +154,8 @@ class Segmenter:
                 ) -> SegmentationResult:
         """Segment a Volume, a NIfTI file or a DICOM folder (``exclude``: folders in it not to search).
 
-        The input checks run first: a ``refuse`` raises InputRefused (exit 2) unless ``force_input``.
+        The input checks run beside the preprocessing, before the network: a ``refuse`` raises
+        InputRefused (exit 2) unless ``force_input``.
         """
         from neuroseg.checks import check_input
         from neuroseg.io import load_volume
@@ -167,11 +169,17 @@ class Segmenter:
         else:
             volume = load_volume(source, series_uid=series_uid, exclude=exclude)
         timings["load"] = time.perf_counter() - start
-        start = time.perf_counter()
-        checks = check_input(volume, force=force_input)
+        # The checks read the input alone: they run beside the preprocessing (one core each), and are
+        # waited for before the network, which takes every core and must not run on a refused input.
+        checking = beside(_timed, check_input, volume, force=force_input)
+        try:
+            prepared = self._prepare_timed(volume, timings)
+        except Exception:
+            checking.result()[0].raise_if_refused()  # a refused input fails for that reason, said plainly
+            raise
+        checks, timings["input_checks"] = checking.result()
         checks.raise_if_refused()
-        timings["input_checks"] = time.perf_counter() - start
-        prediction = self.predict(volume, timings)
+        prediction = self._predict_prepared(prepared, timings)
         start = time.perf_counter()
         mask, probabilities = self._to_input_grid(volume, prediction)
         timings["postprocess"] = time.perf_counter() - start
@@ -180,12 +188,20 @@ class Segmenter:
         return SegmentationResult(volume, mask, probabilities, reorientation.slice_axis, per_slice, timings,
                                   input_checks=checks.as_report(), model=ModelInfo.of(self))
 
-    @torch.inference_mode()
     def predict(self, volume: Volume, timings: dict | None = None) -> SlicePrediction:
         timings = {} if timings is None else timings
+        return self._predict_prepared(self._prepare_timed(volume, timings), timings)
+
+    @torch.inference_mode()
+    def _prepare_timed(self, volume: Volume, timings: dict):
         start = time.perf_counter()
-        reorientation, crop, slices = self._prepare(volume)
+        prepared = self._prepare(volume)
         timings["preprocess"] = time.perf_counter() - start
+        return prepared
+
+    @torch.inference_mode()
+    def _predict_prepared(self, prepared, timings: dict) -> SlicePrediction:
+        reorientation, crop, slices = prepared
         classifier, probabilities, gated = self._predict(slices, timings)
         return SlicePrediction(reorientation, crop, classifier, probabilities, gated)
 
@@ -311,6 +327,12 @@ def inference_precision(settings: dict, device: torch.device, asked: str | None 
             raise InputError(f"--precision must be one of {', '.join(PRECISIONS)}, not {asked!r}")
         return asked
     return settings.get("precision", "auto" if device.type == "cuda" else "fp32")
+
+
+def _timed(function, *args, **kwargs):
+    """``(function(*args, **kwargs), the seconds it took)``."""
+    start = time.perf_counter()
+    return function(*args, **kwargs), time.perf_counter() - start
 
 
 def _with_mirror(batch: torch.Tensor) -> torch.Tensor:
