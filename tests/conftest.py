@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,20 @@ import torch
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def graph_cache(tmp_path_factory):
+    """Traced networks (neuroseg.models.graph) go to a folder of this test session, not the user's cache;
+    a second Segmenter of a model in the session runs its traced graph."""
+    folder = tmp_path_factory.mktemp("graph-cache")
+    previous = os.environ.get("NEUROSEG_CACHE_DIR")
+    os.environ["NEUROSEG_CACHE_DIR"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("NEUROSEG_CACHE_DIR", None)
+    else:
+        os.environ["NEUROSEG_CACHE_DIR"] = previous
 
 
 def shared_path(*parts) -> Path:

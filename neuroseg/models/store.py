@@ -29,6 +29,7 @@ class Model:
     classifier: nn.Module | None
     metadata: dict
     path: Path
+    traced: bool = False  # the segmenter is a traced graph (neuroseg.models.graph), its precision built in
 
     @property
     def input_size(self) -> int:
@@ -79,31 +80,55 @@ def sha256(path) -> str:
     return digest.hexdigest()
 
 
-def load_model(path=None, device="cpu") -> Model:
-    """Load a model folder after checking each weights file against its recorded sha256."""
+def read_metadata(path=None) -> tuple[Path, dict]:
+    """A model folder (default: the shipped model) and its ``metadata.json``."""
     path = Path(path) if path is not None else default_model_dir()
     metadata_path = path / METADATA_FILE
     if not metadata_path.is_file():
         raise ModelError(f"Not a model folder (no {METADATA_FILE}): {path}")
     try:
         metadata = json.loads(metadata_path.read_text())
-        segmenter, classifier = build_networks(metadata["architecture"])
-        recorded = metadata["weights"]
-    except (ValueError, KeyError, TypeError) as error:
+    except ValueError as error:
         raise ModelError(f"{metadata_path}: metadata is incomplete or invalid ({error})") from error
+    if not isinstance(metadata, dict) or not all(isinstance(metadata.get(key), dict)
+                                                 for key in ("architecture", "weights")):
+        raise ModelError(f"{metadata_path}: metadata is incomplete or invalid (no architecture or weights)")
+    return path, metadata
+
+
+def checked_weights(path: Path, metadata: dict) -> dict[str, Path]:
+    """Each weights file the metadata records, checked against its sha256."""
+    files = {}
+    try:
+        for name, entry in metadata["weights"].items():
+            files[name] = path / entry["file"]
+            if not files[name].is_file():
+                raise ModelError(f"Weights file missing: {files[name]}")
+            if sha256(files[name]) != entry["sha256"]:
+                raise ModelError(f"Weights file {files[name]} does not match the sha256 in {METADATA_FILE}")
+    except (KeyError, TypeError) as error:
+        raise ModelError(f"{path / METADATA_FILE}: metadata is incomplete or invalid ({error})") from error
+    return files
+
+
+def load_model(path=None, device="cpu") -> Model:
+    """Load a model folder after checking each weights file against its recorded sha256."""
+    path, metadata = read_metadata(path)
+    try:
+        segmenter, classifier = build_networks(metadata["architecture"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise ModelError(f"{path / METADATA_FILE}: metadata is incomplete or invalid ({error})") from error
+    files = checked_weights(path, metadata)
     for name, network in (("segmenter", segmenter), ("classifier", classifier)):
         if network is None:
             continue
-        weights_path = path / recorded[name]["file"]
-        if not weights_path.is_file():
-            raise ModelError(f"Weights file missing: {weights_path}")
-        if sha256(weights_path) != recorded[name]["sha256"]:
-            raise ModelError(f"Weights file {weights_path} does not match the sha256 in {METADATA_FILE}")
+        if name not in files:
+            raise ModelError(f"{path / METADATA_FILE}: no {name} weights recorded")
         try:
-            state = torch.load(weights_path, map_location="cpu", weights_only=True)
+            state = torch.load(files[name], map_location="cpu", weights_only=True)
             network.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
         except Exception as error:  # torch raises UnpicklingError, EOFError, RuntimeError...
-            raise ModelError(f"{weights_path}: weights cannot be loaded or do not fit the recorded "
+            raise ModelError(f"{files[name]}: weights cannot be loaded or do not fit the recorded "
                              "architecture") from error
         network.eval()
     return Model(segmenter, classifier, metadata, path).to(device)

@@ -114,7 +114,7 @@ def test_the_joint_model_gates_with_its_own_slice_head(tmp_path):
 def test_inference_folds_the_v2_batch_norms_without_changing_its_outputs():
     import copy
 
-    from neuroseg.inference.engine import _for_inference
+    from neuroseg.models.graph import prepare_for_inference
     from neuroseg.models.strided import StridedResUNet
 
     torch.manual_seed(0)
@@ -123,7 +123,7 @@ def test_inference_folds_the_v2_batch_norms_without_changing_its_outputs():
         if isinstance(module, torch.nn.BatchNorm2d):
             module.running_mean.uniform_(-1, 1)
             module.running_var.uniform_(0.5, 2)
-    fused = _for_inference(copy.deepcopy(net))
+    fused = prepare_for_inference(copy.deepcopy(net))
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
     x = torch.rand(2, 3, 64, 64)
     with torch.no_grad():
