@@ -163,3 +163,7 @@ def test_head_mask_is_scipys_slice_by_slice():
         noise = ndimage.gaussian_filter(rng.random(shape), (rng.uniform(0, 2), rng.uniform(0, 2), 0))
         mask = noise > np.quantile(noise, rng.uniform(0.2, 0.8))
         np.testing.assert_array_equal(largest_filled(mask), slice_by_slice(mask))
+    ties = np.zeros((30, 30, 3), dtype=bool)  # two equal squares on each slice, placed differently
+    ties[2:10, 20:28, 0] = ties[15:23, 3:11, 0] = True
+    ties[15:23, 3:11, 1] = ties[2:10, 20:28, 1] = ties[20:28, 20:28, 2] = ties[5:13, 5:13, 2] = True
+    np.testing.assert_array_equal(largest_filled(ties), slice_by_slice(ties))
