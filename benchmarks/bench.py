@@ -307,8 +307,11 @@ def main():
             results["cases"][name] = row
             if "throughput" in row.get("neuroseg", {}) and "throughput" in row.get("monai", {}):
                 ratio = row["neuroseg"]["throughput"] / row["monai"]["throughput"]
-                row["ratio"] = ratio
-                print(f"{'':24s} neuroseg/monai throughput ratio {ratio:.2f}x; RSS ratio "
+                # the whole child process, interpreter start, imports and model loading included: what a
+                # user waits for, running one command
+                row["ratio"], row["process_ratio"] = ratio, row["monai"]["wall"] / row["neuroseg"]["wall"]
+                print(f"{'':24s} neuroseg/monai throughput ratio {ratio:.2f}x; process wall ratio "
+                      f"{row['process_ratio']:.2f}x; RSS ratio "
                       f"{row['neuroseg']['peak_rss_mb'] / row['monai']['peak_rss_mb']:.2f}")
         if args.json:
             args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
