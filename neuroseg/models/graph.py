@@ -23,8 +23,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-GRAPH_VERSION = 1  # of the tracing below: bump when it changes what a graph holds
-_NETWORK_SOURCES = ("strided.py",)  # the joint network's module: its code decides the graph too
+GRAPH_VERSION = 1  # of the cache's layout
+# the joint network's module and this one (the folding and the tracing): their code decides the graph too
+_NETWORK_SOURCES = ("strided.py", "graph.py")
 
 
 def cache_dir() -> Path | None:
