@@ -144,8 +144,8 @@ class Segmenter:
         else:
             path, metadata = read_metadata(model)
             settings = metadata.get("inference", {})
-            self.model = load_inference_model(path, self.device, inference_precision(settings, self.device,
-                                                                                      precision))
+            self.model = load_inference_model(path, metadata, self.device,
+                                              inference_precision(settings, self.device, precision))
         self.preprocessing = self.model.preprocessing
         self.shape = self.model.shape
         self.gate = settings.get("gate", True) if gate is None else gate

@@ -131,15 +131,15 @@ def save_graph(network: nn.Module, path: Path | None, channels: int, size: int, 
                       stacklevel=2)
 
 
-def load_inference_model(path, device: torch.device, precision: str):
-    """A model folder's networks ready for inference on ``device`` in ``precision``: a joint model's network
-    from the cache when it holds its traced graph (torch alone: no MONAI), else built, folded, and traced
-    into the cache for the next run. The weights files are checked against their sha256 either way."""
+def load_inference_model(path: Path, metadata: dict, device: torch.device, precision: str):
+    """A model folder's networks (``path`` and its metadata, as ``store.read_metadata`` gives them) ready for
+    inference on ``device`` in ``precision``: a joint model's network from the cache when it holds its
+    traced graph (torch alone: no MONAI), else built, folded, and traced into the cache for the next run.
+    The weights files are checked against their sha256 either way."""
     from neuroseg.models.precision import uses_bf16
     from neuroseg.models.shape import JointNet, shape_name
-    from neuroseg.models.store import Model, checked_weights, load_model, read_metadata
+    from neuroseg.models.store import Model, checked_weights, load_model
 
-    path, metadata = read_metadata(path)
     joint = shape_name(metadata["architecture"]) == JointNet.name
     effective = "bf16" if uses_bf16(device, precision) else "fp32"
     target = graph_file(metadata, device, effective) if joint else None
