@@ -6,12 +6,14 @@ most tumour.
 
 (CASE:FOLD; the fold models in runs/cv; writes /tmp/fp/CASE.png)
 """
-import numpy as np, torch, sys
+import os, sys
+import numpy as np, torch
 from PIL import Image
 from scipy import ndimage
 from neuroseg.inference import Segmenter
 from neuroseg.io.datasets import find_labelled_cases
 torch.set_num_threads(2)
+os.makedirs('/tmp/fp', exist_ok=True)
 loaders = dict(find_labelled_cases('../shared/data/lgg-flair'))
 for case_id, fold in [(a.split(':')[0], int(a.split(':')[1])) for a in sys.argv[1:]]:
     seg = Segmenter(f'runs/cv/fold{fold}', device='cpu', precision='bf16')
