@@ -123,8 +123,12 @@ class SegmentationResult:
         return [int(k) for k in np.flatnonzero(self.per_slice_voxels)]
 
     @property
+    def tumour_voxels(self) -> int:
+        return int(self.per_slice_voxels.sum())
+
+    @property
     def volume_ml(self) -> float:
-        return float(self.mask.array.sum()) * self.mask.voxel_volume_ml
+        return self.tumour_voxels * self.mask.voxel_volume_ml
 
 
 class Segmenter:

@@ -51,7 +51,7 @@ def build_report(result, files=()) -> dict:
     """report.json of a SegmentationResult: the one place the report is made. ``files``: the outputs written."""
     from neuroseg._version import __version__
 
-    image, mask = result.image, result.mask
+    image = result.image
     return {
         "neuroseg_version": __version__,
         "input": {
@@ -64,9 +64,9 @@ def build_report(result, files=()) -> dict:
             **{k: image.meta[k] for k in ("series_uid", "series_description", "looks_like_flair") if k in image.meta},
             **result.source,
         },
-        "tumour_found": bool(mask.array.any()),
+        "tumour_found": result.tumour_voxels > 0,
         "tumour_volume_ml": round(result.volume_ml, 3),
-        "tumour_voxels": int(mask.array.sum()),
+        "tumour_voxels": result.tumour_voxels,
         "slice_axis": result.slice_axis,
         "tumour_slices": result.tumour_slices,
         **dicom_slices(result),

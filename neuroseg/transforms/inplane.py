@@ -13,6 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from neuroseg.transforms.box import bounding_box
 from neuroseg.volume import Volume
 
 HEAD_MARGIN = 0.06  # of the head's extent, on each side
@@ -64,14 +65,10 @@ class HeadCrop:
 
 def fit_head_crop(volume: Volume, size: int, margin: float = HEAD_MARGIN) -> HeadCrop:
     """Find the head's extent on the working grid and make a square window in mm around it."""
-    head = _head_mask_2d(volume.array)
     spacing_i, spacing_j = volume.spacing[:2]
     n_i, n_j = volume.shape[:2]
-    if head.any():
-        ii, jj = np.nonzero(head)
-        lo_i, hi_i, lo_j, hi_j = ii.min(), ii.max() + 1, jj.min(), jj.max() + 1
-    else:
-        lo_i, hi_i, lo_j, hi_j = 0, n_i, 0, n_j
+    box = bounding_box(_head_mask_2d(volume.array)) or (slice(0, n_i), slice(0, n_j))
+    (lo_i, hi_i), (lo_j, hi_j) = ((part.start, part.stop) for part in box)
     side_mm = max((hi_i - lo_i) * spacing_i, (hi_j - lo_j) * spacing_j) * (1 + 2 * margin)
     width = max(int(round(side_mm / spacing_i)), 8)
     height = max(int(round(side_mm / spacing_j)), 8)
