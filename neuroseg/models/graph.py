@@ -147,7 +147,7 @@ def load_inference_model(path: Path, metadata: dict, device: torch.device, preci
     if graph is not None:
         checked_weights(path, metadata)  # the graph stands for these weights, as recorded
         return Model(graph, None, metadata, path, traced=True)
-    model = load_model(path, device=device)
+    model = load_model(path, device=device, metadata=metadata)
     model.segmenter = prepare_for_inference(model.segmenter).to(device)
     if model.classifier is not None:
         model.classifier = prepare_for_inference(model.classifier).to(device)

@@ -111,9 +111,10 @@ def checked_weights(path: Path, metadata: dict) -> dict[str, Path]:
     return files
 
 
-def load_model(path=None, device="cpu") -> Model:
-    """Load a model folder after checking each weights file against its recorded sha256."""
-    path, metadata = read_metadata(path)
+def load_model(path=None, device="cpu", metadata: dict | None = None) -> Model:
+    """Load a model folder after checking each weights file against its recorded sha256. ``metadata``: its
+    ``metadata.json`` as ``read_metadata`` gave it to a caller that has just read it."""
+    path, metadata = read_metadata(path) if metadata is None else (Path(path), metadata)
     try:
         segmenter, classifier = build_networks(metadata["architecture"])
     except (ValueError, KeyError, TypeError) as error:
