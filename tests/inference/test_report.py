@@ -73,3 +73,14 @@ def test_the_report_is_made_from_the_result_alone(tmp_path, tiny_model):
     assert [p.name for p in written][0] == "mask.nii.gz"  # written under its own name; the caller renames
     assert {k: v for k, v in report.items() if k != "files"} == {k: v for k, v in json.loads(
         json.dumps(result.report)).items() if k != "files"}
+
+
+def test_the_reported_tumour_counts_are_the_masks_own():
+    result = Segmenter(bright_model(), device="cpu").segment(blob_volume())
+    voxels = int(np.count_nonzero(result.mask.array))
+    report = result.report
+    assert voxels > 0
+    assert report["tumour_voxels"] == voxels
+    assert report["tumour_found"] is True
+    assert report["tumour_volume_ml"] == round(voxels * result.mask.voxel_volume_ml, 3)
+    assert sum(s["tumour_voxels"] for s in report["slices"]) == voxels
