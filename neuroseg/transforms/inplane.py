@@ -78,7 +78,8 @@ def fit_head_crop(volume: Volume, size: int, margin: float = HEAD_MARGIN) -> Hea
 
 
 def _head_mask_2d(array: np.ndarray) -> np.ndarray:
-    """The largest connected bright region of the maximum projection along the slices."""
+    """The largest connected bright region of the maximum projection along the slices. Its holes are left
+    open: the crop uses only the region's extent, which holes inside it cannot change."""
     from scipy import ndimage
 
     projection = array.max(axis=2)
@@ -90,7 +91,7 @@ def _head_mask_2d(array: np.ndarray) -> np.ndarray:
     if count == 0:
         return mask
     sizes = ndimage.sum(mask, labels, index=range(1, count + 1))
-    return ndimage.binary_fill_holes(labels == (int(np.argmax(sizes)) + 1))
+    return labels == (int(np.argmax(sizes)) + 1)
 
 
 def _overlap(start: int, length: int, limit: int) -> tuple[slice, slice]:
