@@ -1,6 +1,7 @@
 #!/bin/bash
-# Speed of the 160 px pilot's fold-0 model with the shipped post-processing, against the shipped 192 px model:
-# two bench runs back to back (each beside the stock pipeline), trainings paused.
+# Speed of the 160 px pilot's fold-0 model against the shipped recipe's 192 px fold-0 model, both with the shipped
+# model's inference settings: one bench run of each (each beside the stock pipeline), trainings paused. The
+# committed bench-*-run{1,2}.json are two invocations of it (run 2 with the graphs already cached).
 set -e
 cd "$(dirname "$0")/../../.."  # the repository
 rm -rf /tmp/m160 /tmp/m192 && cp -r runs/cv-size160/fold0 /tmp/m160 && cp -r runs/cv/fold0 /tmp/m192
